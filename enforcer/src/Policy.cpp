@@ -1,0 +1,1 @@
+#include "mudguard/enforcer/Policy.h"
