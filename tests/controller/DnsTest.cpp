@@ -12,15 +12,7 @@ namespace {
 TEST(DnsQuery, BuildsTheExactWireForm)
 {
     auto q = buildQuery(0x1234, "Example.COM.", Type::A, 1232);
-    Bytes want = Wire {}
-                     .header(0x1234, 0x0100, 1, 0, 0, 1)
-                     .question("example.com", Type::A)
-                     .u8(0)
-                     .u16(41)
-                     .u16(1232)
-                     .u32(0)
-                     .u16(0)
-                     .b;
+    Bytes want = Wire {}.header(0x1234, 0x0100, 1, 0, 0, 1).question("example.com", Type::A).opt(1232).b;
     EXPECT_EQ(q, want);
     auto plain = buildQuery(7, "a.b", Type::Aaaa, 0);
     EXPECT_EQ(plain, Wire {}.header(7, 0x0100, 1, 0).question("a.b", Type::Aaaa).b);
@@ -221,11 +213,7 @@ TEST(DnsParse, MutatedMessagesNeverCrash)
                     .question("www.example.com", Type::A)
                     .a(kQname, 300, { 192, 0, 2, 1 })
                     .a(kQname, 120, { 192, 0, 2, 2 })
-                    .u8(0)
-                    .u16(41)
-                    .u16(1232)
-                    .u32(0)
-                    .u16(0)
+                    .opt(1232)
                     .b;
     std::mt19937 rng(20240501);
     int parsed = 0, refused = 0;

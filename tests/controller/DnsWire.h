@@ -38,6 +38,8 @@ struct Wire {
         }
         return ptr >= 0 ? pointer(static_cast<unsigned>(ptr)) : u8(0);
     }
+    // An EDNS OPT record (RFC 6891) advertising `udpSize`.
+    Wire& opt(unsigned udpSize) { return u8(0).u16(41).u16(udpSize).u32(0).u16(0); }
     Wire& pointer(unsigned off) { return u16(0xc000 | off); }
     Wire& header(unsigned id, unsigned flags, unsigned qd, unsigned an, unsigned ns = 0, unsigned ar = 0)
     {

@@ -87,6 +87,7 @@ public:
     {
         int i = 0;
         (bind(++i, args), ...);
+        (void)i;
         return *this;
     }
 

@@ -66,8 +66,38 @@ void requireNonEmpty(std::string_view v, const char* what)
         throw std::invalid_argument(fmt::format("{} must not be empty", what));
 }
 
-constexpr const char* kDeviceColumns
-    = "mac, state, reason, source, mud_url, policy_id, local_override, created_at, state_since, updated_at";
+const std::string kSelectDevices = "SELECT mac, state, reason, source, mud_url, policy_id, local_override, "
+                                   "created_at, state_since, updated_at FROM devices";
+const std::string kSelectBindings = "SELECT mac, mud_url, source, bound_at, updated_at, unbind_after FROM bindings";
+const std::string kSelectAddresses = "SELECT mac, ip, family, first_seen, last_seen FROM addresses";
+const std::string kSelectUrlChanges = "SELECT mac, old_url, new_url, reason, requested_at FROM pending_url_changes";
+const std::string kSelectMudCache
+    = "SELECT url, hash, signer, valid_until, fetched_at, etag, last_modified, supported, last_error, last_error_at";
+
+// The first row, read by `read`, or nothing.
+template <typename Read, typename... A>
+auto queryOne(sqlite::Connection& c, std::string_view sql, Read read, const A&... args)
+    -> std::optional<decltype(read(std::declval<const Use&>()))>
+{
+    Use q(c, sql);
+    q.bindAll(args...);
+    if (!q.step())
+        return std::nullopt;
+    return read(q);
+}
+
+// Every row, read by `read`.
+template <typename Read, typename... A>
+auto queryAll(sqlite::Connection& c, std::string_view sql, Read read, const A&... args)
+    -> std::vector<decltype(read(std::declval<const Use&>()))>
+{
+    std::vector<decltype(read(std::declval<const Use&>()))> out;
+    Use q(c, sql);
+    q.bindAll(args...);
+    while (q.step())
+        out.push_back(read(q));
+    return out;
+}
 
 DeviceRow readDevice(const Use& q)
 {
@@ -85,8 +115,6 @@ DeviceRow readDevice(const Use& q)
     return d;
 }
 
-constexpr const char* kBindingColumns = "mac, mud_url, source, bound_at, updated_at, unbind_after";
-
 BindingRow readBinding(const Use& q)
 {
     return BindingRow { q.text(0), q.text(1), sourceFrom(q.text(2)), stamp(q.i64(3)), stamp(q.i64(4)),
@@ -96,6 +124,18 @@ BindingRow readBinding(const Use& q)
 AddressRow readAddress(const Use& q)
 {
     return AddressRow { q.text(0), q.text(1), static_cast<int>(q.i64(2)), stamp(q.i64(3)), stamp(q.i64(4)) };
+}
+
+StateChange readStateChange(const Use& q)
+{
+    StateChange c;
+    c.mac = q.text(0);
+    c.at = stamp(q.i64(1));
+    if (!q.isNull(2))
+        c.from = stateFrom(q.text(2));
+    c.to = stateFrom(q.text(3));
+    c.reason = q.text(4);
+    return c;
 }
 
 PendingUrlChangeRow readUrlChange(const Use& q)
@@ -252,20 +292,12 @@ StoreQueries::Snapshot StoreQueries::snapshot() { return Snapshot(conn()); }
 
 std::optional<DeviceRow> StoreQueries::device(std::string_view mac)
 {
-    Use q(conn(), fmt::format("SELECT {} FROM devices WHERE mac = ?1", kDeviceColumns));
-    q.bindAll(mac);
-    if (!q.step())
-        return std::nullopt;
-    return readDevice(q);
+    return queryOne(conn(), kSelectDevices + " WHERE mac = ?1", readDevice, mac);
 }
 
 std::vector<DeviceRow> StoreQueries::devices()
 {
-    std::vector<DeviceRow> out;
-    Use q(conn(), fmt::format("SELECT {} FROM devices ORDER BY mac", kDeviceColumns));
-    while (q.step())
-        out.push_back(readDevice(q));
-    return out;
+    return queryAll(conn(), kSelectDevices + " ORDER BY mac", readDevice);
 }
 
 std::map<DeviceState, std::size_t> StoreQueries::deviceCountByState()
@@ -279,110 +311,67 @@ std::map<DeviceState, std::size_t> StoreQueries::deviceCountByState()
 
 std::vector<StateChange> StoreQueries::history(std::string_view mac, std::size_t limit)
 {
-    std::vector<StateChange> out;
-    Use q(conn(),
+    return queryAll(conn(),
         "SELECT mac, at, from_state, to_state, reason FROM "
-        "(SELECT * FROM device_history WHERE mac = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id");
-    q.bindAll(mac, static_cast<std::int64_t>(limit));
-    while (q.step()) {
-        StateChange c;
-        c.mac = q.text(0);
-        c.at = stamp(q.i64(1));
-        if (!q.isNull(2))
-            c.from = stateFrom(q.text(2));
-        c.to = stateFrom(q.text(3));
-        c.reason = q.text(4);
-        out.push_back(std::move(c));
-    }
-    return out;
+        "(SELECT * FROM device_history WHERE mac = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        readStateChange, mac, static_cast<std::int64_t>(limit));
 }
 
 std::vector<AddressRow> StoreQueries::addresses(std::string_view mac)
 {
-    std::vector<AddressRow> out;
-    Use q(conn(), "SELECT mac, ip, family, first_seen, last_seen FROM addresses WHERE mac = ?1 ORDER BY ip");
-    q.bindAll(mac);
-    while (q.step())
-        out.push_back(readAddress(q));
-    return out;
+    return queryAll(conn(), kSelectAddresses + " WHERE mac = ?1 ORDER BY ip", readAddress, mac);
 }
 
 std::vector<std::string> StoreQueries::macsForAddress(std::string_view ip)
 {
-    std::vector<std::string> out;
     auto canonical = canonicalIp(ip);
     if (!canonical)
-        return out;
-    Use q(conn(), "SELECT mac FROM addresses WHERE ip = ?1 ORDER BY last_seen DESC");
-    q.bindAll(*canonical);
-    while (q.step())
-        out.push_back(q.text(0));
-    return out;
+        return {};
+    return queryAll(
+        conn(), "SELECT mac FROM addresses WHERE ip = ?1 ORDER BY last_seen DESC",
+        [](const Use& q) { return q.text(0); }, *canonical);
 }
 
 std::optional<BindingRow> StoreQueries::binding(std::string_view mac)
 {
-    Use q(conn(), fmt::format("SELECT {} FROM bindings WHERE mac = ?1", kBindingColumns));
-    q.bindAll(mac);
-    if (!q.step())
-        return std::nullopt;
-    return readBinding(q);
+    return queryOne(conn(), kSelectBindings + " WHERE mac = ?1", readBinding, mac);
 }
 
 std::vector<BindingRow> StoreQueries::bindings()
 {
-    std::vector<BindingRow> out;
-    Use q(conn(), fmt::format("SELECT {} FROM bindings ORDER BY mac", kBindingColumns));
-    while (q.step())
-        out.push_back(readBinding(q));
-    return out;
+    return queryAll(conn(), kSelectBindings + " ORDER BY mac", readBinding);
 }
 
 std::vector<BindingRow> StoreQueries::bindingsToUnbind(Timestamp t)
 {
-    std::vector<BindingRow> out;
-    Use q(conn(),
-        fmt::format("SELECT {} FROM bindings WHERE unbind_after IS NOT NULL AND unbind_after <= ?1 ORDER BY "
-                    "unbind_after, mac",
-            kBindingColumns));
-    q.bindAll(ms(t));
-    while (q.step())
-        out.push_back(readBinding(q));
-    return out;
+    return queryAll(conn(),
+        kSelectBindings + " WHERE unbind_after IS NOT NULL AND unbind_after <= ?1 ORDER BY unbind_after, mac",
+        readBinding, ms(t));
 }
 
 std::optional<MudCacheRow> StoreQueries::mudCache(std::string_view url)
 {
-    Use q(conn(),
-        "SELECT url, hash, signer, valid_until, fetched_at, etag, last_modified, supported, last_error, "
-        "last_error_at, document, signature FROM mud_cache WHERE url = ?1");
-    q.bindAll(url);
-    if (!q.step())
-        return std::nullopt;
-    return readMudCache(q, true);
+    return queryOne(
+        conn(), kSelectMudCache + ", document, signature FROM mud_cache WHERE url = ?1",
+        [](const Use& q) { return readMudCache(q, true); }, url);
 }
 
 std::vector<MudCacheRow> StoreQueries::mudCacheEntries()
 {
-    std::vector<MudCacheRow> out;
-    Use q(conn(),
-        "SELECT url, hash, signer, valid_until, fetched_at, etag, last_modified, supported, last_error, "
-        "last_error_at FROM mud_cache ORDER BY url");
-    while (q.step())
-        out.push_back(readMudCache(q, false));
-    return out;
+    return queryAll(
+        conn(), kSelectMudCache + " FROM mud_cache ORDER BY url", [](const Use& q) { return readMudCache(q, false); });
 }
 
 std::vector<SignerRow> StoreQueries::signers(std::string_view authority)
 {
-    std::vector<SignerRow> out;
-    Use q(conn(),
-        "SELECT authority, signer, accepted_at, accepted_by FROM signers WHERE authority = ?1 ORDER BY "
-        "accepted_at, signer");
-    q.bindAll(authority);
-    while (q.step())
-        out.push_back(SignerRow { q.text(0), q.text(1), stamp(q.i64(2)), q.text(3) });
-    return out;
+    return queryAll(
+        conn(),
+        "SELECT authority, signer, accepted_at, accepted_by FROM signers WHERE authority = ?1 "
+        "ORDER BY accepted_at, signer",
+        [](const Use& q) {
+            return SignerRow { q.text(0), q.text(1), stamp(q.i64(2)), q.text(3) };
+        },
+        authority);
 }
 
 bool StoreQueries::isSignerAccepted(std::string_view authority, std::string_view signer)
@@ -394,30 +383,21 @@ bool StoreQueries::isSignerAccepted(std::string_view authority, std::string_view
 
 std::vector<PendingSignerRow> StoreQueries::pendingSigners()
 {
-    std::vector<PendingSignerRow> out;
-    Use q(
-        conn(), "SELECT authority, signer, mud_url, seen_at, detail FROM pending_signers ORDER BY seen_at, authority");
-    while (q.step())
-        out.push_back(PendingSignerRow { q.text(0), q.text(1), q.text(2), stamp(q.i64(3)), q.text(4) });
-    return out;
+    return queryAll(conn(),
+        "SELECT authority, signer, mud_url, seen_at, detail FROM pending_signers ORDER BY seen_at, authority",
+        [](const Use& q) {
+            return PendingSignerRow { q.text(0), q.text(1), q.text(2), stamp(q.i64(3)), q.text(4) };
+        });
 }
 
 std::optional<PendingUrlChangeRow> StoreQueries::pendingUrlChange(std::string_view mac)
 {
-    Use q(conn(), "SELECT mac, old_url, new_url, reason, requested_at FROM pending_url_changes WHERE mac = ?1");
-    q.bindAll(mac);
-    if (!q.step())
-        return std::nullopt;
-    return readUrlChange(q);
+    return queryOne(conn(), kSelectUrlChanges + " WHERE mac = ?1", readUrlChange, mac);
 }
 
 std::vector<PendingUrlChangeRow> StoreQueries::pendingUrlChanges()
 {
-    std::vector<PendingUrlChangeRow> out;
-    Use q(conn(), "SELECT mac, old_url, new_url, reason, requested_at FROM pending_url_changes ORDER BY requested_at");
-    while (q.step())
-        out.push_back(readUrlChange(q));
-    return out;
+    return queryAll(conn(), kSelectUrlChanges + " ORDER BY requested_at", readUrlChange);
 }
 
 AuditPage StoreQueries::audit(const AuditQuery& query)
@@ -460,9 +440,7 @@ ColdStart StoreQueries::loadAll()
     ColdStart out;
     out.devices = devices();
     out.bindings = bindings();
-    Use q(conn(), "SELECT mac, ip, family, first_seen, last_seen FROM addresses ORDER BY mac, ip");
-    while (q.step())
-        out.addresses.push_back(readAddress(q));
+    out.addresses = queryAll(conn(), kSelectAddresses + " ORDER BY mac, ip", readAddress);
     return out;
 }
 
