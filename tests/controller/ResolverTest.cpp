@@ -315,21 +315,28 @@ protected:
         for (int i = 1; i <= 60; ++i)
             records.push_back(fmt::format("--host-record=big.test,203.0.113.{}", i));
         m_dnsmasq.emplace(records, m_dir.path() / "dnsmasq.pid");
+        // Ready when it answers; quick attempts while it starts, then generous timeouts so that a
+        // busy machine cannot turn a slow answer into a failure.
         m_resolver.emplace(m_loop, optionsFor(m_dnsmasq->port()));
-        // Ready when it answers.
         bool ready = false;
-        for (int attempt = 0; attempt < 50 && !ready && m_dnsmasq->running(); ++attempt) {
-            auto r = resolve("lamp.test", dns::Type::A);
-            ready = r.status == Resolver::Status::Ok;
-        }
+        for (int attempt = 0; attempt < 50 && !ready && m_dnsmasq->running(); ++attempt)
+            ready = resolve("lamp.test", dns::Type::A).status == Resolver::Status::Ok;
+        m_resolver.emplace(m_loop, patientOptions());
         ASSERT_TRUE(ready) << "dnsmasq did not come up on port " << m_dnsmasq->port();
+    }
+
+    Resolver::Options patientOptions()
+    {
+        auto o = optionsFor(m_dnsmasq->port());
+        o.timeout = 3s;
+        return o;
     }
 
     Resolver::Result resolve(std::string_view name, dns::Type type)
     {
         Outcome out;
         m_resolver->resolve(name, type, out.cb());
-        EXPECT_TRUE(m_loop.runUntil([&] { return out.result.has_value(); }, 10s));
+        EXPECT_TRUE(m_loop.runUntil([&] { return out.result.has_value(); }, 30s));
         return out.result.value_or(Resolver::Result {});
     }
 
@@ -374,7 +381,7 @@ TEST_F(ResolverDnsmasq, DistinguishesMissingNamesFromMissingRecords)
 
 TEST_F(ResolverDnsmasq, FallsBackToTcpWhenTheAnswerIsTruncated)
 {
-    auto o = optionsFor(m_dnsmasq->port());
+    auto o = patientOptions();
     o.ednsUdpSize = 0; // plain 512-octet UDP: 60 addresses do not fit
     m_resolver.emplace(m_loop, o);
     auto r = resolve("big.test", dns::Type::A);
