@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "mudguard/controller/Error.h"
 #include "mudguard/controller/Fd.h"
 #include "mudguard/controller/Log.h"
 
@@ -56,6 +57,13 @@ TEST(EventLoop, FdWatchFiresWhileRegistered)
     p.put();
     EXPECT_EQ(loop.runOnce(0ms), 0u);
     EXPECT_EQ(calls, 1);
+}
+
+TEST(EventLoop, WatchingABadFdThrows)
+{
+    EventLoop loop;
+    EXPECT_THROW((void)loop.watchFd(-1, EPOLLIN, [](std::uint32_t) {}), Error);
+    EXPECT_EQ(loop.watchCount(), 0u);
 }
 
 TEST(EventLoop, ModifyFdChangesTheEvents)

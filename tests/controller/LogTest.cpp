@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <set>
 #include <thread>
 #include <vector>
@@ -201,6 +202,13 @@ TEST_F(LogTest, LinesFromManyThreadsStayWhole)
         for (int i = 0; i < kLines; ++i)
             expected.insert("<6>controller: tick thread=" + std::to_string(t) + " i=" + std::to_string(i) + "\n");
     EXPECT_TRUE(expected == got);
+}
+
+TEST_F(LogTest, JournaldStreamSelectsTheJournalForm)
+{
+    ::setenv("JOURNAL_STREAM", "8:12345", 1);
+    EXPECT_EQ(detectFormat(), Format::Journal);
+    ::unsetenv("JOURNAL_STREAM");
 }
 
 TEST_F(LogTest, ThrowingSinkDoesNotEscape)
