@@ -27,10 +27,13 @@ std::string urlOf(int i) { return fmt::format("https://maker{}.example/device-{}
 
 // The child: writes bindings from `first` on, forever, reporting each committed index. Every
 // third index also writes a device and an audit entry in the same transaction.
-[[noreturn]] void writeUntilKilled(const std::filesystem::path& db, int first, int reportFd)
+[[noreturn]] void writeUntilKilled(
+    const std::filesystem::path& db, int first, int reportFd, StoreOptions::Synchronous sync)
 {
     try {
-        Store s(db);
+        StoreOptions o;
+        o.synchronous = sync;
+        Store s(db, o);
         for (int i = first;; ++i) {
             if (i % 3 == 0) {
                 auto tx = s.transaction();
@@ -72,7 +75,9 @@ TEST(StoreCrash, KilledWriterLosesNoCommittedBinding)
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             ::close(fds[0]);
-            writeUntilKilled(db, next, fds[1]);
+            // Both durability settings must survive a killed process (they differ on power loss).
+            writeUntilKilled(
+                db, next, fds[1], round % 2 ? StoreOptions::Synchronous::Normal : StoreOptions::Synchronous::Full);
         }
         ::close(fds[1]);
         // Kill after a random number of reported commits, while the child is in the middle
