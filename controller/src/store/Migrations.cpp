@@ -24,6 +24,7 @@ CREATE TABLE devices (
     state_since INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE INDEX devices_by_mud_url ON devices(mud_url);
 
 CREATE TABLE device_history (
     id INTEGER PRIMARY KEY,

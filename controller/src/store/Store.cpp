@@ -300,6 +300,11 @@ std::vector<DeviceRow> StoreQueries::devices()
     return queryAll(conn(), kSelectDevices + " ORDER BY mac", readDevice);
 }
 
+std::vector<DeviceRow> StoreQueries::devicesUsing(std::string_view mudUrl)
+{
+    return queryAll(conn(), kSelectDevices + " WHERE mud_url = ?1 ORDER BY mac", readDevice, mudUrl);
+}
+
 std::map<DeviceState, std::size_t> StoreQueries::deviceCountByState()
 {
     std::map<DeviceState, std::size_t> out;

@@ -206,6 +206,8 @@ public:
 
     std::optional<DeviceRow> device(std::string_view mac);
     std::vector<DeviceRow> devices();
+    /// The devices whose policy comes from `mudUrl` (for the policies view).
+    std::vector<DeviceRow> devicesUsing(std::string_view mudUrl);
     std::map<DeviceState, std::size_t> deviceCountByState();
     /// Oldest first; at most the last `limit` changes.
     std::vector<StateChange> history(std::string_view mac, std::size_t limit = kMaxHistoryPerDevice);
