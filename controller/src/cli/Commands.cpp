@@ -1,11 +1,9 @@
 #include "cli/Commands.h"
 
+#include "cli/HookCommand.h"
+
 namespace mudguard::controller::cli {
 
-void registerCommands(CLI::App& app, CommandContext& ctx)
-{
-    (void)app;
-    (void)ctx;
-}
+void registerCommands(CLI::App& app, CommandContext& ctx) { registerHookCommand(app, ctx); }
 
 } // namespace mudguard::controller::cli
