@@ -1,0 +1,193 @@
+// lldpcli -f json0 documents -> LldpEvent values.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "mudguard/controller/LldpWatcher.h"
+
+#include "discovery/BoundedJson.h"
+
+namespace mudguard::controller {
+namespace {
+
+using rapidjson::Value;
+
+// RFC 8520 section 11: IANA's OUI 00-00-5E with subtype 1 carries the MUD URL.
+constexpr std::string_view kMudOui = "00005e";
+constexpr std::string_view kMudSubtype = "1";
+
+const Value* member(const Value& object, const char* name)
+{
+    if (!object.IsObject())
+        return nullptr;
+    auto it = object.FindMember(name);
+    return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+/// json0 wraps every node in an array; plain objects are accepted too.
+template <typename F> void forEach(const Value* v, F&& f)
+{
+    if (!v)
+        return;
+    if (v->IsArray()) {
+        for (const auto& e : v->GetArray())
+            f(e);
+    } else {
+        f(*v);
+    }
+}
+
+const Value* first(const Value* v)
+{
+    if (v && v->IsArray())
+        return v->Empty() ? nullptr : &(*v)[0];
+    return v;
+}
+
+std::string str(const Value* v)
+{
+    if (!v)
+        return {};
+    if (v->IsString())
+        return std::string(v->GetString(), v->GetStringLength());
+    // json0 leaf: [{"value": "..."}]
+    if (auto* f = first(v); f && f != v)
+        return str(f);
+    if (auto* inner = member(*v, "value"); inner && inner->IsString())
+        return std::string(inner->GetString(), inner->GetStringLength());
+    return {};
+}
+
+std::string normalisedOui(std::string_view oui)
+{
+    std::string s;
+    for (char c : oui)
+        if (std::isxdigit(static_cast<unsigned char>(c)))
+            s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+void readId(const Value* node, std::string& type, std::string& id, std::optional<MacAddress>& mac)
+{
+    const Value* idNode = node ? first(member(*node, "id")) : nullptr;
+    if (!idNode)
+        return;
+    type = str(member(*idNode, "type"));
+    id = str(member(*idNode, "value"));
+    if (type == "mac")
+        mac = MacAddress::parse(id);
+}
+
+LldpNeighbour readInterface(const Value& iface)
+{
+    LldpNeighbour n;
+    n.interface = str(member(iface, "name"));
+    readId(first(member(iface, "chassis")), n.chassisIdType, n.chassisId, n.chassisMac);
+    const Value* port = first(member(iface, "port"));
+    readId(port, n.portIdType, n.portId, n.portMac);
+    if (port) {
+        auto ttl = str(member(*port, "ttl"));
+        std::uint32_t value = 0;
+        if (std::from_chars(ttl.data(), ttl.data() + ttl.size(), value).ec == std::errc())
+            n.ttl = value;
+    }
+    forEach(member(iface, "unknown-tlvs"), [&](const Value& group) {
+        forEach(member(group, "unknown-tlv"), [&](const Value& tlv) {
+            if (n.mudUrl || normalisedOui(str(member(tlv, "oui"))) != kMudOui
+                || str(member(tlv, "subtype")) != kMudSubtype)
+                return;
+            if (auto url = decodeLldpHex(str(member(tlv, "value"))))
+                n.mudUrl = std::move(*url);
+            else
+                n.mudUrlError = "undecodable MUD TLV value";
+        });
+    });
+    return n;
+}
+
+} // namespace
+
+std::string_view toString(LldpEvent::Kind kind)
+{
+    switch (kind) {
+    case LldpEvent::Kind::Present:
+        return "present";
+    case LldpEvent::Kind::Added:
+        return "added";
+    case LldpEvent::Kind::Updated:
+        return "updated";
+    case LldpEvent::Kind::Deleted:
+        return "deleted";
+    case LldpEvent::Kind::Stopped:
+        return "stopped";
+    }
+    return "unknown";
+}
+
+std::optional<std::string> decodeLldpHex(std::string_view text)
+{
+    std::string out;
+    std::size_t i = 0;
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    while (i < text.size()) {
+        // One byte: one or two hex digits, then a separator or the end.
+        int hi = hex(text[i]);
+        if (hi < 0)
+            return std::nullopt;
+        int value = hi;
+        ++i;
+        if (i < text.size() && hex(text[i]) >= 0) {
+            value = hi << 4 | hex(text[i]);
+            ++i;
+        }
+        if (i < text.size()) {
+            if (text[i] != ',' && text[i] != ':')
+                return std::nullopt;
+            ++i;
+            if (i == text.size())
+                return std::nullopt; // trailing separator
+        }
+        if (out.size() == kMaxLldpOuiInfo)
+            return std::nullopt;
+        out += static_cast<char>(value);
+    }
+    return out;
+}
+
+std::vector<LldpEvent> parseLldpJson(std::string_view document)
+{
+    rapidjson::Document doc;
+    if (auto error = discovery::parseBoundedJson(document, doc); !error.empty())
+        throw DiscoveryError("lldpcli output: " + error);
+    if (!doc.IsObject())
+        throw DiscoveryError("lldpcli output: not a JSON object");
+    std::vector<LldpEvent> out;
+    for (const auto& m : doc.GetObject()) {
+        std::string_view key(m.name.GetString(), m.name.GetStringLength());
+        LldpEvent::Kind kind;
+        if (key == "lldp")
+            kind = LldpEvent::Kind::Present;
+        else if (key == "lldp-added")
+            kind = LldpEvent::Kind::Added;
+        else if (key == "lldp-updated")
+            kind = LldpEvent::Kind::Updated;
+        else if (key == "lldp-deleted")
+            kind = LldpEvent::Kind::Deleted;
+        else
+            continue; // something newer lldpcli versions may add
+        forEach(&m.value, [&](const Value& section) {
+            forEach(member(section, "interface"), [&](const Value& iface) {
+                if (iface.IsObject())
+                    out.push_back(LldpEvent { kind, readInterface(iface), {} });
+            });
+        });
+    }
+    return out;
+}
+
+} // namespace mudguard::controller
