@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +28,7 @@ namespace {
 constexpr std::size_t kStderrTail = 4096;
 constexpr std::size_t kReadBudget = 1 << 20; // bytes per handleReadable() and child
 
-enum Tag : std::uint64_t { WatchOut = 1, WatchErr, WatchPid, ShowOut, ShowErr, ShowPid };
+enum Tag : std::uint64_t { WatchOut = 1, WatchErr, WatchPid, ShowOut, ShowErr, ShowPid, SnapshotTimer };
 
 int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -171,6 +172,7 @@ private:
 struct LldpWatcher::Impl {
     LldpWatcherOptions options;
     UniqueFd epoll;
+    UniqueFd timer;
     Child watch, show;
     std::string showOutput;
     bool showOversize = false;
@@ -201,21 +203,52 @@ struct LldpWatcher::Impl {
     void start()
     {
         splitter = Splitter(options.maxDocument);
-        showOutput.clear();
-        showOversize = false;
-        // The watch first, so that nothing falls between the snapshot and the change stream.
+        // The watch first, then the snapshot. lldpcli subscribes asynchronously, so a change
+        // can still fall between the snapshot and the subscription: a second snapshot after
+        // `settleDelay` closes that gap, and later ones (refreshInterval) repair anything missed.
         watch = spawn(argv({ "watch" }));
         watchFd(watch.out.get(), WatchOut);
         watchFd(watch.err.get(), WatchErr);
         watchFd(watch.pidfd.get(), WatchPid);
+        startShow();
+        arm(options.settleDelay);
+    }
+
+    void startShow()
+    {
+        if (show.alive())
+            return;
+        showOutput.clear();
+        showOversize = false;
         show = spawn(argv({ "show", "neighbors", "details" }));
         watchFd(show.out.get(), ShowOut);
         watchFd(show.err.get(), ShowErr);
         watchFd(show.pidfd.get(), ShowPid);
     }
 
+    void arm(std::chrono::milliseconds after)
+    {
+        itimerspec spec {};
+        if (after.count() > 0) {
+            spec.it_value.tv_sec = static_cast<time_t>(after.count() / 1000);
+            spec.it_value.tv_nsec = static_cast<long>(after.count() % 1000) * 1000000L;
+        }
+        ::timerfd_settime(timer.get(), 0, &spec, nullptr);
+    }
+
+    void timerExpired()
+    {
+        std::uint64_t expirations = 0;
+        if (::read(timer.get(), &expirations, sizeof expirations) != sizeof expirations)
+            return;
+        if (watch.alive())
+            startShow();
+        arm(std::chrono::duration_cast<std::chrono::milliseconds>(options.refreshInterval));
+    }
+
     void stopAll()
     {
+        arm(std::chrono::milliseconds(0));
         for (Child* c : { &watch, &show }) {
             for (int fd : { c->out.get(), c->err.get(), c->pidfd.get() })
                 if (fd >= 0)
@@ -346,6 +379,10 @@ LldpWatcher::LldpWatcher(LldpWatcherOptions options)
     d.epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!d.epoll)
         throw DiscoveryError(systemError("epoll_create1"));
+    d.timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!d.timer)
+        throw DiscoveryError(systemError("timerfd_create"));
+    d.watchFd(d.timer.get(), SnapshotTimer);
     d.start();
 }
 
@@ -389,6 +426,9 @@ std::vector<LldpEvent> LldpWatcher::handleReadable()
         case ShowPid:
             if (d.show.alive())
                 d.reap(d.show, false);
+            break;
+        case SnapshotTimer:
+            d.timerExpired();
             break;
         }
     }

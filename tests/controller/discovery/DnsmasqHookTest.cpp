@@ -174,6 +174,8 @@ TEST_F(DnsmasqHook, ReleaseGivesDelEvent)
         m_dir.path() / "udhcpc.log", dev.ns.get());
     auto add = waitEvent(isEvent(LeaseAction::Add, dev.mac, AF_INET));
     ASSERT_TRUE(add) << describeEvents() << client.log();
+    // dnsmasq runs the script when it acknowledges; the client may not have read the ACK yet.
+    ASSERT_TRUE(waitFor([&] { return client.log().find("obtained") != std::string::npos; }, 10s)) << client.log();
     // The release is unicast from the leased address, which the (no-op) client script did not set.
     dev.ns->addAddress(dev.ifname, add->event.address.toString() + "/24");
     client.stop();

@@ -4,6 +4,7 @@
 // `show neighbors details` for the neighbours already known at start. Both run without a shell,
 // with a fixed argv; their output is parsed with size and depth limits.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -69,6 +70,12 @@ struct LldpWatcherOptions {
     std::vector<std::string> interfaces;
     /// Largest JSON document accepted from lldpcli.
     std::size_t maxDocument = 1 << 20;
+    /// A second `show neighbors details` this long after (re)start: lldpcli subscribes to changes
+    /// asynchronously, and a change in between would otherwise be missed.
+    std::chrono::milliseconds settleDelay { 1000 };
+    /// Then a fresh snapshot this often (Present events again), repairing anything missed;
+    /// zero disables it.
+    std::chrono::seconds refreshInterval { 300 };
 };
 
 struct LldpWatcherStats {
@@ -77,7 +84,8 @@ struct LldpWatcherStats {
     std::string lastRejection;
 };
 
-/// Runs the lldpcli children and turns their output into events. Single-threaded: call
+/// Runs the lldpcli children and turns their output into events (a snapshot repeats Present
+/// events for neighbours already reported: consumers treat events as idempotent). Single-threaded: call
 /// handleReadable() when fd() is readable. Children are stopped (SIGTERM, then SIGKILL) on
 /// destruction and die with the daemon (PR_SET_PDEATHSIG).
 class LldpWatcher {
@@ -89,7 +97,7 @@ public:
     LldpWatcher(const LldpWatcher&) = delete;
     LldpWatcher& operator=(const LldpWatcher&) = delete;
 
-    /// An epoll descriptor over the children's pipes and process descriptors (EPOLLIN).
+    /// An epoll descriptor over the children's pipes, process descriptors and snapshot timer (EPOLLIN).
     int fd() const;
     std::vector<LldpEvent> handleReadable();
     /// True while the watch child runs.
