@@ -6,29 +6,16 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "discovery/Hex.h"
+
 namespace mudguard::controller {
-namespace {
-
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-} // namespace
-
 std::optional<MacAddress> MacAddress::parse(std::string_view text)
 {
     if (text.size() != 17)
         return std::nullopt;
     MacAddress mac;
     for (std::size_t i = 0; i < 6; ++i) {
-        int hi = hexValue(text[i * 3]), lo = hexValue(text[i * 3 + 1]);
+        int hi = discovery::hexDigit(text[i * 3]), lo = discovery::hexDigit(text[i * 3 + 1]);
         if (hi < 0 || lo < 0)
             return std::nullopt;
         if (i < 5 && text[i * 3 + 2] != ':' && text[i * 3 + 2] != '-')

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "discovery/Hex.h"
+
 namespace mudguard::controller {
 namespace {
 
@@ -255,41 +257,7 @@ LeaseEvent decodeHookDatagram(std::span<const std::uint8_t> d)
 
 std::optional<std::vector<std::uint8_t>> parseHexBytes(std::string_view text, std::size_t maxBytes)
 {
-    std::vector<std::uint8_t> out;
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
-    std::size_t i = 0;
-    while (i < text.size()) {
-        if (text[i] == ':') {
-            ++i;
-            continue;
-        }
-        // dnsmasq prints bytes with %.2x, but a single digit between separators is accepted too.
-        int hi = hex(text[i]);
-        if (hi < 0)
-            return std::nullopt;
-        int value = hi;
-        if (i + 1 < text.size() && text[i + 1] != ':') {
-            int lo = hex(text[i + 1]);
-            if (lo < 0)
-                return std::nullopt;
-            value = hi << 4 | lo;
-            i += 2;
-        } else {
-            i += 1;
-        }
-        if (out.size() == maxBytes)
-            return std::nullopt;
-        out.push_back(static_cast<std::uint8_t>(value));
-    }
-    return out;
+    return discovery::decodeHex(text, ":", maxBytes);
 }
 
 std::optional<LeaseEvent> leaseEventFromDnsmasq(

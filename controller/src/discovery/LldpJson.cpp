@@ -6,6 +6,7 @@
 #include "mudguard/controller/LldpWatcher.h"
 
 #include "discovery/BoundedJson.h"
+#include "discovery/Hex.h"
 
 namespace mudguard::controller {
 namespace {
@@ -126,37 +127,10 @@ std::string_view toString(LldpEvent::Kind kind)
 
 std::optional<std::string> decodeLldpHex(std::string_view text)
 {
-    std::string out;
-    std::size_t i = 0;
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    };
-    while (i < text.size()) {
-        // One byte: one or two hex digits, then a separator or the end.
-        int hi = hex(text[i]);
-        if (hi < 0)
-            return std::nullopt;
-        int value = hi;
-        ++i;
-        if (i < text.size() && hex(text[i]) >= 0) {
-            value = hi << 4 | hex(text[i]);
-            ++i;
-        }
-        if (i < text.size()) {
-            if (text[i] != ',' && text[i] != ':')
-                return std::nullopt;
-            ++i;
-            if (i == text.size())
-                return std::nullopt; // trailing separator
-        }
-        if (out.size() == kMaxLldpOuiInfo)
-            return std::nullopt;
-        out += static_cast<char>(value);
-    }
-    return out;
+    auto bytes = discovery::decodeHex(text, ",:", kMaxLldpOuiInfo);
+    if (!bytes)
+        return std::nullopt;
+    return std::string(bytes->begin(), bytes->end());
 }
 
 std::vector<LldpEvent> parseLldpJson(std::string_view document)
