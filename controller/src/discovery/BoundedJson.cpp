@@ -86,7 +86,11 @@ std::string parseBoundedJson(std::string_view text, rapidjson::Document& doc, Js
     if (text.size() > limits.maxBytes)
         return "document of " + std::to_string(text.size()) + " bytes exceeds the limit of "
             + std::to_string(limits.maxBytes);
-    std::string copy(text); // NUL-terminated for StringStream
+    // NUL-terminated for StringStream, plus padding: with kParseValidateEncodingFlag, RapidJSON
+    // 1.1.0 reads the continuation bytes of a multi-byte UTF-8 lead byte without stopping at the
+    // terminator, up to 3 bytes past it (found by fuzzing: a lead byte 0xf0 at the very end).
+    std::string copy(text);
+    copy.append(8, '\0');
     std::string filterError;
     rapidjson::ParseResult result;
     auto generate = [&](rapidjson::Document& handler) {

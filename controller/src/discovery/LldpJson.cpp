@@ -141,8 +141,10 @@ std::vector<LldpEvent> parseLldpJson(std::string_view document)
     if (!doc.IsObject())
         throw DiscoveryError("lldpcli output: not a JSON object");
     std::vector<LldpEvent> out;
-    for (const auto& m : doc.GetObject()) {
-        std::string_view key(m.name.GetString(), m.name.GetStringLength());
+    // Counted, not `it != end`: RapidJSON 1.1.0's member iterators compare ambiguously in C++20.
+    auto m = doc.MemberBegin();
+    for (rapidjson::SizeType i = 0; i < doc.MemberCount(); ++i, ++m) {
+        std::string_view key(m->name.GetString(), m->name.GetStringLength());
         LldpEvent::Kind kind;
         if (key == "lldp")
             kind = LldpEvent::Kind::Present;
@@ -154,7 +156,7 @@ std::vector<LldpEvent> parseLldpJson(std::string_view document)
             kind = LldpEvent::Kind::Deleted;
         else
             continue; // something newer lldpcli versions may add
-        forEach(&m.value, [&](const Value& section) {
+        forEach(&m->value, [&](const Value& section) {
             forEach(member(section, "interface"), [&](const Value& iface) {
                 if (iface.IsObject())
                     out.push_back(LldpEvent { kind, readInterface(iface), {} });

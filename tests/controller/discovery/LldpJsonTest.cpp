@@ -125,6 +125,9 @@ TEST(LldpJson, RejectsInvalidAndUnboundedDocuments)
     EXPECT_THROW(parseLldpJson(R"({"lldp": 1} trailing)"), DiscoveryError);
     EXPECT_THROW(parseLldpJson(R"({"lldp": 1, "lldp": 2})"), DiscoveryError);
     EXPECT_THROW(parseLldpJson("{\"lldp\": \"\xff\xfe\"}"), DiscoveryError);
+    // A truncated 4-byte UTF-8 sequence at the very end (RapidJSON reads past the terminator).
+    EXPECT_THROW(parseLldpJson("{ \"lldportp-u\xf0:"), DiscoveryError);
+    EXPECT_THROW(parseLldpJson("{\"a\": \"\xf0"), DiscoveryError);
     EXPECT_THROW(parseLldpJson(std::string(400000, '[')), DiscoveryError);
     std::string deep = R"({"lldp": )" + std::string(40, '[') + std::string(40, ']') + "}";
     EXPECT_THROW(parseLldpJson(deep), DiscoveryError);
