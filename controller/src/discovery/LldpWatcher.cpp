@@ -105,6 +105,8 @@ void terminate(Child& c)
 
 std::string describeStatus(int status)
 {
+    if (status == -1)
+        return "an unknown status";
     if (WIFEXITED(status))
         return "exit status " + std::to_string(WEXITSTATUS(status));
     if (WIFSIGNALED(status))
@@ -338,8 +340,11 @@ struct LldpWatcher::Impl {
     void reap(Child& c, bool isWatch)
     {
         int status = 0;
-        if (::waitpid(c.pid, &status, WNOHANG) != c.pid)
-            return;
+        pid_t r = ::waitpid(c.pid, &status, WNOHANG);
+        if (r == 0 || (r < 0 && errno != ECHILD))
+            return; // not ended yet (or interrupted): the pidfd stays readable
+        if (r < 0)
+            status = -1; // already reaped elsewhere (SIGCHLD ignored): the status is unknown
         if (isWatch) {
             readWatchOut();
             drain(c.err, [&](std::string_view d) { keepTail(c, d); });
