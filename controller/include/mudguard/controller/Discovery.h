@@ -5,18 +5,19 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "mudguard/controller/Error.h"
 
 namespace mudguard::controller {
 
 /// A discovery source could not be set up or failed at run time (a system call or a C library
 /// refused). Malformed input from the network never throws out of a `handleReadable()` call: it
 /// is dropped and counted.
-class DiscoveryError : public std::runtime_error {
+class DiscoveryError : public Error {
 public:
-    using std::runtime_error::runtime_error;
+    using Error::Error;
 };
 
 /// An Ethernet (EUI-48) address.
