@@ -35,6 +35,8 @@ bool isPchar(char c) { return isUnreserved(c) || isSubDelim(c) || c == ':' || c 
 std::string describeChar(char c)
 {
     auto u = static_cast<unsigned char>(c);
+    if (u == 0x20)
+        return "a space";
     if (u > 0x20 && u < 0x7f)
         return fmt::format("'{}'", c);
     return fmt::format("byte 0x{:02x}", u);
