@@ -259,10 +259,16 @@ SignatureCheck verifySignature(
             return failure("signature-expired",
                 fmt::format("{}: {}: {}, checked at {}", which, reason, validity, formatRfc3339(at)), id);
         }
-        if (untrustedError(error))
+        if (untrustedError(error)) {
+            std::string issuer = bad && error != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+                    && error != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+                ? fmt::format(" (issuer \"{}\" is not a trust anchor)", ossl::nameText(X509_get_issuer_name(bad)))
+                : std::string();
             return failure("signature-untrusted",
-                fmt::format("the signer's chain does not lead to a configured trust anchor: {}: {}", which, reason),
+                fmt::format(
+                    "the signer's chain does not lead to a configured trust anchor: {}: {}{}", which, reason, issuer),
                 id);
+        }
         return failure("signature-chain-invalid", fmt::format("{}: {}", which, reason), id);
     }
 

@@ -24,7 +24,7 @@ TestPki::TestPki()
     : m_dir(std::make_unique<TempDir>("mudguard-pki"))
 {
     auto script = sourceDir() / "tests/trust/make-test-pki.sh";
-    auto r = runCommand({"bash", script.string(), m_dir->path().string()});
+    auto r = runCommand({ "bash", script.string(), m_dir->path().string() });
     if (r.exitCode != 0)
         throw std::runtime_error("make-test-pki.sh failed: " + r.err);
 }
@@ -91,7 +91,8 @@ bool writeAll(SSL* ssl, const char* data, std::size_t n)
 
 } // namespace
 
-TlsTestServer::TlsTestServer(const std::filesystem::path& chain, const std::filesystem::path& key, const std::string& address)
+TlsTestServer::TlsTestServer(
+    const std::filesystem::path& chain, const std::filesystem::path& key, const std::string& address)
 {
     std::signal(SIGPIPE, SIG_IGN);
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
@@ -101,7 +102,7 @@ TlsTestServer::TlsTestServer(const std::filesystem::path& chain, const std::file
     m_ctx = ctx;
 
     m_listen = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
+    sockaddr_in sa {};
     sa.sin_family = AF_INET;
     inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
     sa.sin_port = 0;
@@ -176,7 +177,7 @@ std::size_t TlsTestServer::requestCount(const std::string& target) const
 void TlsTestServer::acceptLoop()
 {
     while (true) {
-        pollfd fds[2] = {{m_listen, POLLIN, 0}, {m_wake[0], POLLIN, 0}};
+        pollfd fds[2] = { { m_listen, POLLIN, 0 }, { m_wake[0], POLLIN, 0 } };
         if (::poll(fds, 2, -1) < 0)
             continue;
         if (fds[1].revents)
@@ -197,7 +198,7 @@ void TlsTestServer::acceptLoop()
 
 void TlsTestServer::serveConnection(int fd)
 {
-    timeval tv{10, 0};
+    timeval tv { 10, 0 };
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     SSL* ssl = SSL_new(static_cast<SSL_CTX*>(m_ctx));
@@ -247,7 +248,7 @@ void TlsTestServer::serveConnection(int fd)
         }
         pos = next + 2;
     }
-    sockaddr_storage ss{};
+    sockaddr_storage ss {};
     socklen_t len = sizeof ss;
     ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     req.peer = addressText(ss);
@@ -323,9 +324,8 @@ std::string sampleMud(const std::string& url, const std::string& signature, bool
            "  \"ietf-mud:mud\": {\n"
            "    \"mud-version\": 1,\n"
            "    \"mud-url\": \""
-        + url + "\",\n" + sig + "    \"last-update\": \"2024-05-01T10:00:00+00:00\",\n"
-        + "    \"cache-validity\": " + std::to_string(cacheValidity) + ",\n"
-        + "    \"is-supported\": " + (supported ? "true" : "false") + ",\n"
+        + url + "\",\n" + sig + "    \"last-update\": \"2024-05-01T10:00:00+00:00\",\n" + "    \"cache-validity\": "
+        + std::to_string(cacheValidity) + ",\n" + "    \"is-supported\": " + (supported ? "true" : "false") + ",\n"
         + "    \"systeminfo\": \"mudguard test device\",\n"
           "    \"mfg-name\": \"Example Maker\",\n"
           "    \"from-device-policy\": {\"access-lists\": {\"access-list\": [{\"name\": \"from-dev\"}]}},\n"
@@ -349,7 +349,7 @@ std::string sampleMud(const std::string& url, const std::string& signature, bool
 
 CommandResult openssl(const std::vector<std::string>& args)
 {
-    std::vector<std::string> argv{config::kOpensslProgram};
+    std::vector<std::string> argv { config::kOpensslProgram };
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = runCommand(argv);
     EXPECT_EQ(r.exitCode, 0) << "openssl failed: " << r.err;
@@ -363,9 +363,9 @@ std::string opensslSign(const std::string& content, const std::string& signer, c
     auto in = work.path() / "content";
     auto out = work.path() / "sig.der";
     writeFile(in, content);
-    std::vector<std::string> args{"cms", "-sign", "-binary", "-outform", "DER", "-in", in.string(), "-signer",
+    std::vector<std::string> args { "cms", "-sign", "-binary", "-outform", "DER", "-in", in.string(), "-signer",
         pki.file(signer + ".pem").string(), "-inkey", pki.file(signer + ".key").string(), "-certfile",
-        pki.file("signer-chain.pem").string(), "-out", out.string()};
+        pki.file("signer-chain.pem").string(), "-out", out.string() };
     args.insert(args.end(), extra.begin(), extra.end());
     openssl(args);
     return readFile(out);

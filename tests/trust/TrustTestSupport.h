@@ -37,8 +37,8 @@ private:
 struct HttpRequest {
     std::string method, target;
     std::map<std::string, std::string> headers; ///< names in lower case
-    std::string peer;                           ///< the client's address
-    std::string local;                          ///< the address the client connected to
+    std::string peer; ///< the client's address
+    std::string local; ///< the address the client connected to
     std::string header(const std::string& lowerName) const;
 };
 
@@ -47,7 +47,7 @@ struct HttpReply {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     /// Send the status line and headers one byte at a time with this pause (a slow server).
-    std::chrono::milliseconds trickle{0};
+    std::chrono::milliseconds trickle { 0 };
     /// Send chunks of this size until the client goes away (an endless body).
     std::size_t endlessChunk = 0;
     /// Send a Content-Length header (off for endless bodies and deliberate lies).
@@ -61,8 +61,8 @@ public:
     using Handler = std::function<HttpReply(const HttpRequest&)>;
 
     /// Listens on `address` port 0 with the certificate chain and key (PEM files).
-    TlsTestServer(const std::filesystem::path& chain, const std::filesystem::path& key,
-        const std::string& address = "127.0.0.1");
+    TlsTestServer(
+        const std::filesystem::path& chain, const std::filesystem::path& key, const std::string& address = "127.0.0.1");
     ~TlsTestServer();
     TlsTestServer(const TlsTestServer&) = delete;
     TlsTestServer& operator=(const TlsTestServer&) = delete;
@@ -87,9 +87,9 @@ private:
 
     void* m_ctx = nullptr; // SSL_CTX
     int m_listen = -1;
-    int m_wake[2] = {-1, -1};
+    int m_wake[2] = { -1, -1 };
     std::uint16_t m_port = 0;
-    std::atomic<std::size_t> m_accepted{0};
+    std::atomic<std::size_t> m_accepted { 0 };
     mutable std::mutex m_mutex;
     std::condition_variable m_stopCv;
     bool m_stopping = false;
@@ -102,14 +102,15 @@ private:
 
 /// A small valid MUD document for `url` (RFC 8520 shape: one from-device ACL allowing TCP 443 to a
 /// DNS name), optionally naming a signature and with is-supported.
-std::string sampleMud(const std::string& url, const std::string& signature = {}, bool supported = true,
-    unsigned cacheValidity = 48);
+std::string sampleMud(
+    const std::string& url, const std::string& signature = {}, bool supported = true, unsigned cacheValidity = 48);
 
 /// Runs the openssl program; fails the current test on a non-zero exit.
 CommandResult openssl(const std::vector<std::string>& args);
 
 /// `openssl cms -sign -binary -outform DER` of `content` with a signer of the test PKI ("signer",
 /// "signer2", ...), embedding the intermediate; extra arguments are appended (e.g. "-nodetach").
-std::string opensslSign(const std::string& content, const std::string& signer, const std::vector<std::string>& extra = {});
+std::string opensslSign(
+    const std::string& content, const std::string& signer, const std::vector<std::string>& extra = {});
 
 } // namespace mudguard::test

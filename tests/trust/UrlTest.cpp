@@ -1,6 +1,8 @@
 // Unit tests: URL parsing and resolution, the DHCP/LLDP MUD string, addresses and the SSRF guard,
 // RFC 3339 times, the signature scan, and the cache's on-disk form.
 
+#include "mudguard/mudparser/Url.h"
+
 #include <gtest/gtest.h>
 
 #include "mudguard/mudparser/AddressGuard.h"
@@ -8,7 +10,6 @@
 #include "mudguard/mudparser/MudString.h"
 #include "mudguard/mudparser/TimeText.h"
 #include "mudguard/mudparser/TrustPipeline.h"
-#include "mudguard/mudparser/Url.h"
 
 using namespace mudguard::mudparser;
 
@@ -252,7 +253,7 @@ TEST(CacheEncoding, RoundTripAndDamage)
     e.verifiedAt = e.fetchedAt;
     e.cacheValidityHours = 12;
     e.isSupported = false;
-    e.signer = SignerIdentity{"CN=s", "CN=ca", "ab12", "2030-01-01T00:00:00Z"};
+    e.signer = SignerIdentity { "CN=s", "CN=ca", "ab12", "2030-01-01T00:00:00Z" };
     Diagnostic d;
     d.severity = Severity::Warning;
     d.code = "w";
@@ -275,7 +276,7 @@ TEST(CacheEncoding, RoundTripAndDamage)
     ASSERT_EQ(back->diagnostics.size(), 1u);
     EXPECT_EQ(back->diagnostics[0], d);
 
-    for (std::size_t cut : {std::size_t(0), std::size_t(10), bytes.size() / 2, bytes.size() - 1}) {
+    for (std::size_t cut : { std::size_t(0), std::size_t(10), bytes.size() / 2, bytes.size() - 1 }) {
         EXPECT_FALSE(decodeCacheEntry(bytes.substr(0, cut), &why)) << cut;
     }
     auto flipped = bytes;
