@@ -107,7 +107,8 @@ private:
             auto earliest = std::min_element(m_entries.begin(), m_entries.end(),
                 [](const auto& a, const auto& b) { return a.second.deadline < b.second.deadline; });
             if (Clock::now() < earliest->second.deadline) {
-                m_cv.wait_until(lock, earliest->second.deadline);
+                auto until = earliest->second.deadline; // the entry may go while waiting
+                m_cv.wait_until(lock, until);
                 continue;
             }
             auto fire = std::move(earliest->second.onExpiry);
