@@ -16,12 +16,13 @@ enum class Action { Accept, Drop, Reject };
 /// ietf-mud direction-initiated (RFC 8520 section 2.1): who may open a TCP connection.
 enum class Initiator { FromDevice, ToDevice };
 
-/// ietf-packet-fields port-range-or-operator.
-enum class PortOp { Eq, Lt, Gt, Neq, Range };
+/// ietf-packet-fields port-range-or-operator. RFC 8519's operators are inclusive: lte means
+/// "port <= N" and gte "port >= N" (there are no strict lt/gt operators).
+enum class PortOp { Eq, Lte, Gte, Neq, Range };
 
 struct PortMatch {
     PortOp op = PortOp::Eq;
-    std::uint16_t port = 0;  ///< the port for eq/lt/gt/neq; the lower port for a range
+    std::uint16_t port = 0;  ///< the port for eq/lte/gte/neq; the lower port for a range
     std::uint16_t upper = 0; ///< the upper port of a range (inclusive); unused otherwise
     bool operator==(const PortMatch&) const = default;
 };
@@ -107,6 +108,7 @@ struct Ace {
     std::string name;
     Matches matches;
     Action action = Action::Drop;
+    bool logSyslog = false; ///< actions/logging is log-syslog (the default is log-none)
     bool operator==(const Ace&) const = default;
 };
 
@@ -140,7 +142,8 @@ struct Transparency {
 /// carried verbatim as compact JSON so that auditors can see it.
 struct OpaqueExtension {
     std::string module;
-    std::string json;
+    std::string json; ///< the member's value
+    std::string path; ///< where the member was ("/ietf-mud:mud/ietf-mud-tls:is-tls-dtls-profile-supported")
     bool operator==(const OpaqueExtension&) const = default;
 };
 
