@@ -177,8 +177,10 @@ namespace {
                 parts.push_back(fmt::format("port {}", portText(*remote)));
                 addUnique(sum.ports, fmt::format("{} {}", proto, portText(*remote)));
             }
-            if (local)
+            if (local) {
                 parts.push_back(fmt::format("device port {}", portText(*local)));
+                addUnique(sum.ports, fmt::format("{} {} on the device", proto, portText(*local)));
+            }
         };
         if (m.tcp)
             l4ports(m.tcp->srcPort, m.tcp->dstPort);
