@@ -7,19 +7,11 @@
 
 namespace mudguard::mudparser {
 
-template <auto Free>
-struct CDeleter {
-    template <typename T>
-    void operator()(T* p) const noexcept
-    {
-        Free(p);
-    }
+template <auto Free> struct CDeleter {
+    template <typename T> void operator()(T* p) const noexcept { Free(p); }
 };
 
-inline void destroyContext(ly_ctx* ctx) noexcept
-{
-    ly_ctx_destroy(ctx);
-}
+inline void destroyContext(ly_ctx* ctx) noexcept { ly_ctx_destroy(ctx); }
 
 using LyContextPtr = std::unique_ptr<ly_ctx, CDeleter<destroyContext>>;
 using LyTreePtr = std::unique_ptr<lyd_node, CDeleter<lyd_free_all>>;

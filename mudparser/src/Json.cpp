@@ -15,60 +15,60 @@ namespace mudguard::mudparser::json {
 
 namespace {
 
-    /// An input stream over [begin, end) that follows the JSON lexical state as RapidJSON
-    /// consumes it, so that the handler learns where the current string token began.
-    class TrackingStream {
-    public:
-        using Ch = char;
-        TrackingStream(const char* begin, const char* end)
-            : m_head(begin)
-            , m_cur(begin)
-            , m_end(end)
-        {
+/// An input stream over [begin, end) that follows the JSON lexical state as RapidJSON
+/// consumes it, so that the handler learns where the current string token began.
+class TrackingStream {
+public:
+    using Ch = char;
+    TrackingStream(const char* begin, const char* end)
+        : m_head(begin)
+        , m_cur(begin)
+        , m_end(end)
+    {
+    }
+    Ch Peek() const { return m_cur < m_end ? *m_cur : '\0'; }
+    Ch Take()
+    {
+        if (m_cur >= m_end)
+            return '\0';
+        char c = *m_cur;
+        if (m_inString) {
+            if (m_escape)
+                m_escape = false;
+            else if (c == '\\')
+                m_escape = true;
+            else if (c == '"')
+                m_inString = false;
+        } else if (c == '"') {
+            m_inString = true;
+            m_stringStart = static_cast<std::size_t>(m_cur - m_head);
         }
-        Ch Peek() const { return m_cur < m_end ? *m_cur : '\0'; }
-        Ch Take()
-        {
-            if (m_cur >= m_end)
-                return '\0';
-            char c = *m_cur;
-            if (m_inString) {
-                if (m_escape)
-                    m_escape = false;
-                else if (c == '\\')
-                    m_escape = true;
-                else if (c == '"')
-                    m_inString = false;
-            } else if (c == '"') {
-                m_inString = true;
-                m_stringStart = static_cast<std::size_t>(m_cur - m_head);
-            }
-            ++m_cur;
-            return c;
-        }
-        std::size_t Tell() const { return static_cast<std::size_t>(m_cur - m_head); }
-        std::size_t stringStart() const { return m_stringStart; }
+        ++m_cur;
+        return c;
+    }
+    std::size_t Tell() const { return static_cast<std::size_t>(m_cur - m_head); }
+    std::size_t stringStart() const { return m_stringStart; }
 
-        // Output functions required by the concept; never used for reading.
-        Ch* PutBegin() { return nullptr; }
-        void Put(Ch) { }
-        void Flush() { }
-        std::size_t PutEnd(Ch*) { return 0; }
+    // Output functions required by the concept; never used for reading.
+    Ch* PutBegin() { return nullptr; }
+    void Put(Ch) { }
+    void Flush() { }
+    std::size_t PutEnd(Ch*) { return 0; }
 
-    private:
-        const char* m_head;
-        const char* m_cur;
-        const char* m_end;
-        bool m_inString = false;
-        bool m_escape = false;
-        std::size_t m_stringStart = 0;
-    };
+private:
+    const char* m_head;
+    const char* m_cur;
+    const char* m_end;
+    bool m_inString = false;
+    bool m_escape = false;
+    std::size_t m_stringStart = 0;
+};
 
-    constexpr unsigned kFlags
-        = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNumbersAsStringsFlag;
+constexpr unsigned kFlags
+    = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNumbersAsStringsFlag;
 
-    /// Objects with more members than this get a hash set for the duplicate check.
-    constexpr std::size_t kLinearDuplicateScan = 24;
+/// Objects with more members than this get a hash set for the duplicate check.
+constexpr std::size_t kLinearDuplicateScan = 24;
 
 } // namespace
 
@@ -129,9 +129,9 @@ private:
     {
         if (len <= m_limits.maxStringBytes)
             return true;
-        stopped = ParseError{std::string(codes::kLimitString),
+        stopped = ParseError { std::string(codes::kLimitString),
             fmt::format("a string of {} bytes exceeds the limit of {} bytes", len, m_limits.maxStringBytes),
-            m_stream.stringStart()};
+            m_stream.stringStart() };
         return false;
     }
 
@@ -160,14 +160,14 @@ private:
     bool open(Type type)
     {
         if (m_frames.size() >= m_limits.maxJsonDepth) {
-            stopped = ParseError{std::string(codes::kLimitDepth),
-                fmt::format("JSON nesting deeper than {} levels", m_limits.maxJsonDepth), m_stream.Tell()};
+            stopped = ParseError { std::string(codes::kLimitDepth),
+                fmt::format("JSON nesting deeper than {} levels", m_limits.maxJsonDepth), m_stream.Tell() };
             return false;
         }
         NodeId id;
         if (!add(type, m_stream.Tell(), id))
             return false;
-        m_frames.push_back(Frame{id});
+        m_frames.push_back(Frame { id });
         return true;
     }
 
@@ -175,8 +175,8 @@ private:
     {
         auto& nodes = m_doc.m_nodes;
         if (nodes.size() >= m_limits.maxJsonValues) {
-            stopped = ParseError{std::string(codes::kLimitValues),
-                fmt::format("more than {} JSON values", m_limits.maxJsonValues), offset};
+            stopped = ParseError { std::string(codes::kLimitValues),
+                fmt::format("more than {} JSON values", m_limits.maxJsonValues), offset };
             return false;
         }
         id = static_cast<NodeId>(nodes.size());
@@ -203,7 +203,7 @@ private:
             p.last = id;
         }
         if (nodes[id].removed)
-            m_doc.m_duplicates.push_back({id});
+            m_doc.m_duplicates.push_back({ id });
         return true;
     }
 
@@ -237,64 +237,64 @@ private:
 
 namespace {
 
-    ParseError syntaxError(rapidjson::ParseErrorCode code, std::size_t offset)
-    {
-        using namespace rapidjson;
-        const char* what = nullptr;
-        std::string_view c = codes::kJsonSyntax;
-        switch (code) {
-        case kParseErrorDocumentEmpty:
-            what = "the document is empty";
-            break;
-        case kParseErrorDocumentRootNotSingular:
-            what = "unexpected text after the end of the JSON document";
-            break;
-        case kParseErrorValueInvalid:
-            what = "invalid value: expected a string, number, object, array, true, false or null";
-            break;
-        case kParseErrorObjectMissName:
-            what = "expected a member name in double quotes";
-            break;
-        case kParseErrorObjectMissColon:
-            what = "expected ':' after the member name";
-            break;
-        case kParseErrorObjectMissCommaOrCurlyBracket:
-            what = "expected ',' or '}' after an object member";
-            break;
-        case kParseErrorArrayMissCommaOrSquareBracket:
-            what = "expected ',' or ']' after an array element";
-            break;
-        case kParseErrorStringUnicodeEscapeInvalidHex:
-            what = "invalid \\u escape in a string";
-            break;
-        case kParseErrorStringUnicodeSurrogateInvalid:
-            what = "invalid UTF-16 surrogate pair in a \\u escape";
-            break;
-        case kParseErrorStringEscapeInvalid:
-            what = "invalid escape sequence or unescaped control character in a string";
-            break;
-        case kParseErrorStringMissQuotationMark:
-            what = "unterminated string";
-            break;
-        case kParseErrorStringInvalidEncoding:
-            what = "invalid UTF-8 byte sequence in a string";
-            c = codes::kJsonEncoding;
-            break;
-        case kParseErrorNumberTooBig:
-            what = "number too big";
-            break;
-        case kParseErrorNumberMissFraction:
-            what = "expected digits after the decimal point";
-            break;
-        case kParseErrorNumberMissExponent:
-            what = "expected digits in the exponent";
-            break;
-        default:
-            what = "syntax error";
-            break;
-        }
-        return ParseError{std::string(c), what, offset};
+ParseError syntaxError(rapidjson::ParseErrorCode code, std::size_t offset)
+{
+    using namespace rapidjson;
+    const char* what = nullptr;
+    std::string_view c = codes::kJsonSyntax;
+    switch (code) {
+    case kParseErrorDocumentEmpty:
+        what = "the document is empty";
+        break;
+    case kParseErrorDocumentRootNotSingular:
+        what = "unexpected text after the end of the JSON document";
+        break;
+    case kParseErrorValueInvalid:
+        what = "invalid value: expected a string, number, object, array, true, false or null";
+        break;
+    case kParseErrorObjectMissName:
+        what = "expected a member name in double quotes";
+        break;
+    case kParseErrorObjectMissColon:
+        what = "expected ':' after the member name";
+        break;
+    case kParseErrorObjectMissCommaOrCurlyBracket:
+        what = "expected ',' or '}' after an object member";
+        break;
+    case kParseErrorArrayMissCommaOrSquareBracket:
+        what = "expected ',' or ']' after an array element";
+        break;
+    case kParseErrorStringUnicodeEscapeInvalidHex:
+        what = "invalid \\u escape in a string";
+        break;
+    case kParseErrorStringUnicodeSurrogateInvalid:
+        what = "invalid UTF-16 surrogate pair in a \\u escape";
+        break;
+    case kParseErrorStringEscapeInvalid:
+        what = "invalid escape sequence or unescaped control character in a string";
+        break;
+    case kParseErrorStringMissQuotationMark:
+        what = "unterminated string";
+        break;
+    case kParseErrorStringInvalidEncoding:
+        what = "invalid UTF-8 byte sequence in a string";
+        c = codes::kJsonEncoding;
+        break;
+    case kParseErrorNumberTooBig:
+        what = "number too big";
+        break;
+    case kParseErrorNumberMissFraction:
+        what = "expected digits after the decimal point";
+        break;
+    case kParseErrorNumberMissExponent:
+        what = "expected digits in the exponent";
+        break;
+    default:
+        what = "syntax error";
+        break;
     }
+    return ParseError { std::string(c), what, offset };
+}
 
 } // namespace
 
@@ -306,20 +306,20 @@ Document::Document(std::string_view source)
 std::optional<Document> Document::parse(std::string_view source, const Limits& limits, ParseError& error)
 {
     if (source.size() > limits.maxDocumentBytes) {
-        error = ParseError{std::string(codes::kLimitSize),
-            fmt::format("the document has {} bytes, more than the limit of {} bytes", source.size(),
-                limits.maxDocumentBytes),
-            0};
+        error = ParseError { std::string(codes::kLimitSize),
+            fmt::format(
+                "the document has {} bytes, more than the limit of {} bytes", source.size(), limits.maxDocumentBytes),
+            0 };
         return std::nullopt;
     }
     if (source.size() >= 3 && std::memcmp(source.data(), "\xEF\xBB\xBF", 3) == 0) {
-        error = ParseError{std::string(codes::kJsonSyntax),
-            "the document starts with a UTF-8 byte order mark; save it without one (RFC 8259 section 8.1)", 0};
+        error = ParseError { std::string(codes::kJsonSyntax),
+            "the document starts with a UTF-8 byte order mark; save it without one (RFC 8259 section 8.1)", 0 };
         return std::nullopt;
     }
     if (const void* nul = std::memchr(source.data(), 0, source.size())) {
-        error = ParseError{std::string(codes::kJsonSyntax), "NUL byte in the document",
-            static_cast<std::size_t>(static_cast<const char*>(nul) - source.data())};
+        error = ParseError { std::string(codes::kJsonSyntax), "NUL byte in the document",
+            static_cast<std::size_t>(static_cast<const char*>(nul) - source.data()) };
         return std::nullopt;
     }
 
@@ -334,6 +334,8 @@ std::optional<Document> Document::parse(std::string_view source, const Limits& l
             error = *builder.stopped;
         else
             error = syntaxError(r.Code(), r.Offset());
+        if (error.code == codes::kJsonSyntax && error.offset >= source.size() && !source.empty())
+            error.message = "the document ends too early (is it cut short?): " + error.message;
         return std::nullopt;
     }
     return doc;
@@ -420,6 +422,7 @@ std::optional<std::uint64_t> Document::unsignedValue(NodeId id) const
 
 void Document::rename(NodeId id, std::string key)
 {
+    m_originalKeys.emplace(id, m_nodes[id].key);
     m_nodes[id].key = keep(std::move(key));
     m_modified = true;
 }
@@ -542,13 +545,13 @@ NodeId Document::nodeOnLine(unsigned line) const
 
 namespace {
 
-    void appendPredicateValue(std::string& out, std::string_view v)
-    {
-        char q = v.find('\'') == std::string_view::npos ? '\'' : '"';
-        out += q;
-        out += v;
-        out += q;
-    }
+void appendPredicateValue(std::string& out, std::string_view v)
+{
+    char q = v.find('\'') == std::string_view::npos ? '\'' : '"';
+    out += q;
+    out += v;
+    out += q;
+}
 
 } // namespace
 
@@ -565,7 +568,8 @@ std::string Document::pathOf(NodeId id) const
         const Node& p = m_nodes[n.parent];
         if (p.type == Type::Object) {
             out += '/';
-            out += n.key;
+            auto renamed = m_originalKeys.find(*it);
+            out += renamed == m_originalKeys.end() ? n.key : renamed->second;
             continue;
         }
         // An array element: a list entry named by its key, a leaf-list value, or a position.
@@ -594,68 +598,68 @@ std::string Document::pathOf(NodeId id) const
 
 namespace {
 
-    struct Step {
-        std::string_view name; ///< with the module prefix when the path has one
-        std::string_view predKey;
-        std::string predValue;
-        long position = 0;
-        bool hasPredicate = false;
-    };
+struct Step {
+    std::string_view name; ///< with the module prefix when the path has one
+    std::string_view predKey;
+    std::string predValue;
+    long position = 0;
+    bool hasPredicate = false;
+};
 
-    /// Splits "/a:b/c[k='v'][2]/d" into steps; quotes inside predicates are respected. Only the
-    /// first predicate of a step is kept (MUD lists have one key).
-    std::vector<Step> splitPath(std::string_view path)
-    {
-        std::vector<Step> steps;
-        std::size_t i = 0;
-        while (i < path.size()) {
-            if (path[i] == '/') {
-                ++i;
-                continue;
-            }
-            Step s;
-            std::size_t start = i;
-            while (i < path.size() && path[i] != '/' && path[i] != '[')
-                ++i;
-            s.name = path.substr(start, i - start);
-            while (i < path.size() && path[i] == '[') {
-                std::size_t close = i + 1;
-                char quote = 0;
-                for (; close < path.size(); ++close) {
-                    char c = path[close];
-                    if (quote) {
-                        if (c == quote)
-                            quote = 0;
-                    } else if (c == '\'' || c == '"') {
-                        quote = c;
-                    } else if (c == ']') {
-                        break;
-                    }
-                }
-                std::string_view pred = path.substr(i + 1, close - i - 1);
-                if (!s.hasPredicate) {
-                    s.hasPredicate = true;
-                    auto eq = pred.find('=');
-                    if (eq == std::string_view::npos) {
-                        std::from_chars(pred.data(), pred.data() + pred.size(), s.position);
-                    } else {
-                        s.predKey = pred.substr(0, eq);
-                        while (!s.predKey.empty() && s.predKey.back() == ' ')
-                            s.predKey.remove_suffix(1);
-                        std::string_view v = pred.substr(eq + 1);
-                        while (!v.empty() && v.front() == ' ')
-                            v.remove_prefix(1);
-                        if (v.size() >= 2 && (v.front() == '\'' || v.front() == '"'))
-                            v = v.substr(1, v.size() - 2);
-                        s.predValue = std::string(v);
-                    }
-                }
-                i = close < path.size() ? close + 1 : close;
-            }
-            steps.push_back(std::move(s));
+/// Splits "/a:b/c[k='v'][2]/d" into steps; quotes inside predicates are respected. Only the
+/// first predicate of a step is kept (MUD lists have one key).
+std::vector<Step> splitPath(std::string_view path)
+{
+    std::vector<Step> steps;
+    std::size_t i = 0;
+    while (i < path.size()) {
+        if (path[i] == '/') {
+            ++i;
+            continue;
         }
-        return steps;
+        Step s;
+        std::size_t start = i;
+        while (i < path.size() && path[i] != '/' && path[i] != '[')
+            ++i;
+        s.name = path.substr(start, i - start);
+        while (i < path.size() && path[i] == '[') {
+            std::size_t close = i + 1;
+            char quote = 0;
+            for (; close < path.size(); ++close) {
+                char c = path[close];
+                if (quote) {
+                    if (c == quote)
+                        quote = 0;
+                } else if (c == '\'' || c == '"') {
+                    quote = c;
+                } else if (c == ']') {
+                    break;
+                }
+            }
+            std::string_view pred = path.substr(i + 1, close - i - 1);
+            if (!s.hasPredicate) {
+                s.hasPredicate = true;
+                auto eq = pred.find('=');
+                if (eq == std::string_view::npos) {
+                    std::from_chars(pred.data(), pred.data() + pred.size(), s.position);
+                } else {
+                    s.predKey = pred.substr(0, eq);
+                    while (!s.predKey.empty() && s.predKey.back() == ' ')
+                        s.predKey.remove_suffix(1);
+                    std::string_view v = pred.substr(eq + 1);
+                    while (!v.empty() && v.front() == ' ')
+                        v.remove_prefix(1);
+                    if (v.size() >= 2 && (v.front() == '\'' || v.front() == '"'))
+                        v = v.substr(1, v.size() - 2);
+                    s.predValue = std::string(v);
+                }
+            }
+            i = close < path.size() ? close + 1 : close;
+        }
+        steps.push_back(std::move(s));
     }
+    return steps;
+}
 
 } // namespace
 

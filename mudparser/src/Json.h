@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "mudguard/mudparser/Limits.h"
@@ -31,11 +32,11 @@ struct Node {
     NodeId parent = kNoNode;
     NodeId first = kNoNode; ///< first child (array element or object member)
     NodeId last = kNoNode;
-    NodeId next = kNoNode;       ///< next sibling
-    std::uint32_t offset = 0;    ///< first byte of the value in the source
+    NodeId next = kNoNode; ///< next sibling
+    std::uint32_t offset = 0; ///< first byte of the value in the source
     std::uint32_t keyOffset = 0; ///< first byte of the member name (object members only)
-    std::string_view key;        ///< member name, when the parent is an object
-    std::string_view text;       ///< string value, or a number exactly as written
+    std::string_view key; ///< member name, when the parent is an object
+    std::string_view text; ///< string value, or a number exactly as written
 };
 
 /// Line and column (both 1-based; the column counts characters, not bytes).
@@ -96,8 +97,7 @@ public:
 
     /// Visits the live nodes below and including `from` depth first, in document order. `f(id)`
     /// returns false to skip the node's children (it may remove the node it is given).
-    template <typename F>
-    void walk(F&& f, NodeId from = 0) const
+    template <typename F> void walk(F&& f, NodeId from = 0) const
     {
         if (from >= m_nodes.size() || m_nodes[from].removed)
             return;
@@ -136,6 +136,8 @@ public:
     /// The node's path in libyang's data-path notation:
     /// /ietf-access-control-list:acls/acl[name='x']/aces/ace[name='y']/matches/ipv4/protocol.
     /// List entries are named by their "name" member, other array elements by 1-based position.
+    /// Renamed members appear under the name the source gave them, so that the path leads to
+    /// the text the author wrote.
     std::string pathOf(NodeId id) const;
 
     /// Follows a libyang data or schema path ("/m:a/b[k='v']/c") as far as the document goes.
@@ -154,6 +156,7 @@ private:
     std::vector<Node> m_nodes;
     std::deque<std::string> m_pool; ///< strings that are not verbatim in the source
     std::vector<DuplicateMember> m_duplicates;
+    std::unordered_map<NodeId, std::string_view> m_originalKeys; ///< members renamed by an edit
     mutable std::vector<std::uint32_t> m_lineStarts; ///< built on first use
     bool m_modified = false;
 };

@@ -16,95 +16,86 @@ using json::NodeId;
 
 namespace {
 
-    constexpr std::string_view kLegacyAccessLists = "ietf-access-control-list:access-lists";
-    constexpr std::string_view kAclModule = "ietf-access-control-list";
+constexpr std::string_view kLegacyAccessLists = "ietf-access-control-list:access-lists";
+constexpr std::string_view kAclModule = "ietf-access-control-list";
 
-    /// Modules whose data is validated with YANG and needs no declaration.
-    constexpr std::array<std::string_view, 3> kCoreModules = {"ietf-mud", "ietf-access-control-list", "ietf-acldns"};
-    /// RFC 9472: modelled, declared as "transparency".
-    constexpr std::string_view kTransparencyModule = "ietf-mud-transparency";
-    constexpr std::string_view kTransparencyExtension = "transparency";
-    /// RFC 9761: recognised and carried as-is, declared as "ietf-mud-tls".
-    constexpr std::array<std::string_view, 2> kTlsModules = {"ietf-mud-tls", "ietf-acl-tls"};
-    constexpr std::string_view kTlsExtension = "ietf-mud-tls";
+/// Modules whose data is validated with YANG and needs no declaration.
+constexpr std::array<std::string_view, 3> kCoreModules = { "ietf-mud", "ietf-access-control-list", "ietf-acldns" };
+/// RFC 9472: modelled, declared as "transparency".
+constexpr std::string_view kTransparencyModule = "ietf-mud-transparency";
+constexpr std::string_view kTransparencyExtension = "transparency";
+/// RFC 9761: recognised and carried as-is, declared as "ietf-mud-tls".
+constexpr std::array<std::string_view, 2> kTlsModules = { "ietf-mud-tls", "ietf-acl-tls" };
+constexpr std::string_view kTlsExtension = "ietf-mud-tls";
 
-    /// YANG prefixes that real files write where RFC 7951 wants module names.
-    const std::unordered_map<std::string_view, std::string_view>& legacyPrefixes()
-    {
-        static const std::unordered_map<std::string_view, std::string_view> m = {
-            {"mudtx", "ietf-mud-transparency"},
-            {"acl", "ietf-access-control-list"},
-            {"acldns", "ietf-acldns"},
-            {"mud", "ietf-mud"},
-        };
-        return m;
-    }
+/// YANG prefixes that real files write where RFC 7951 wants module names.
+const std::unordered_map<std::string_view, std::string_view>& legacyPrefixes()
+{
+    static const std::unordered_map<std::string_view, std::string_view> m = {
+        { "mudtx", "ietf-mud-transparency" },
+        { "acl", "ietf-access-control-list" },
+        { "acldns", "ietf-acldns" },
+        { "mud", "ietf-mud" },
+    };
+    return m;
+}
 
-    Severity legacySeverity(Mode mode) { return mode == Mode::Strict ? Severity::Error : Severity::Warning; }
+Severity legacySeverity(Mode mode) { return mode == Mode::Strict ? Severity::Error : Severity::Warning; }
 
-    std::string_view moduleOf(std::string_view key)
-    {
-        auto colon = key.find(':');
-        return colon == std::string_view::npos ? std::string_view() : key.substr(0, colon);
-    }
+std::string_view moduleOf(std::string_view key)
+{
+    auto colon = key.find(':');
+    return colon == std::string_view::npos ? std::string_view() : key.substr(0, colon);
+}
 
-    std::string_view withoutPrefix(std::string_view value, std::string_view module)
-    {
-        if (value.size() > module.size() && value.substr(0, module.size()) == module && value[module.size()] == ':')
-            return value.substr(module.size() + 1);
-        return value;
-    }
+std::string_view withoutPrefix(std::string_view value, std::string_view module)
+{
+    if (value.size() > module.size() && value.substr(0, module.size()) == module && value[module.size()] == ':')
+        return value.substr(module.size() + 1);
+    return value;
+}
 
-    std::string_view lenientNote(Mode mode)
-    {
-        return mode == Mode::Strict ? " (lenient mode accepts it)" : "";
-    }
+std::string_view lenientNote(Mode mode) { return mode == Mode::Strict ? " (lenient mode accepts it)" : ""; }
 
-    std::size_t codePoints(std::string_view s)
-    {
-        return static_cast<std::size_t>(std::count_if(
-            s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-    }
+std::size_t codePoints(std::string_view s)
+{
+    return static_cast<std::size_t>(
+        std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
 
-    NodeId aclList(const json::Document& doc)
-    {
-        return doc.memberLocal(doc.member(doc.root(), kAclsContainer), "acl");
-    }
+NodeId aclList(const json::Document& doc) { return doc.memberLocal(doc.member(doc.root(), kAclsContainer), "acl"); }
 
-    NodeId aceList(const json::Document& doc, NodeId acl)
-    {
-        return doc.memberLocal(doc.memberLocal(acl, "aces"), "ace");
-    }
+NodeId aceList(const json::Document& doc, NodeId acl) { return doc.memberLocal(doc.memberLocal(acl, "aces"), "ace"); }
 
-    std::optional<std::string_view> nameOf(const json::Document& doc, NodeId entry)
-    {
-        return doc.string(doc.memberLocal(entry, "name"));
-    }
+std::optional<std::string_view> nameOf(const json::Document& doc, NodeId entry)
+{
+    return doc.string(doc.memberLocal(entry, "name"));
+}
 
-    bool isTimeWithoutZone(std::string_view v)
-    {
-        // YYYY-MM-DDTHH:MM:SS[.fraction]
-        if (v.size() < 19)
+bool isTimeWithoutZone(std::string_view v)
+{
+    // YYYY-MM-DDTHH:MM:SS[.fraction]
+    if (v.size() < 19)
+        return false;
+    static constexpr std::string_view shape = "dddd-dd-ddTdd:dd:dd";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        char c = v[i];
+        if (shape[i] == 'd' ? (c < '0' || c > '9') : c != shape[i])
             return false;
-        static constexpr std::string_view shape = "dddd-dd-ddTdd:dd:dd";
-        for (std::size_t i = 0; i < shape.size(); ++i) {
-            char c = v[i];
-            if (shape[i] == 'd' ? (c < '0' || c > '9') : c != shape[i])
-                return false;
-        }
-        if (v.size() == 19)
-            return true;
-        if (v[19] != '.' || v.size() == 20)
-            return false;
-        return std::all_of(v.begin() + 20, v.end(), [](char c) { return c >= '0' && c <= '9'; });
     }
+    if (v.size() == 19)
+        return true;
+    if (v[19] != '.' || v.size() == 20)
+        return false;
+    return std::all_of(v.begin() + 20, v.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
-    bool isHexEthertype(std::string_view v)
-    {
-        if (v.size() < 3 || v.size() > 6 || v[0] != '0' || (v[1] != 'x' && v[1] != 'X'))
-            return false;
-        return std::all_of(v.begin() + 2, v.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-    }
+bool isHexEthertype(std::string_view v)
+{
+    if (v.size() < 3 || v.size() > 6 || v[0] != '0' || (v[1] != 'x' && v[1] != 'X'))
+        return false;
+    return std::all_of(v.begin() + 2, v.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
 
 } // namespace
 
@@ -207,8 +198,8 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
         if (isTimeWithoutZone(*v)) {
             std::string fixed = fmt::format("{}-00:00", *v);
             sink.at(t, sev, codes::kLegacyLastUpdateTimezone,
-                fmt::format("\"last-update\" \"{}\" has no time zone; read as \"{}\" (time zone unknown){}", *v,
-                    fixed, lenientNote(mode)));
+                fmt::format("\"last-update\" \"{}\" has no time zone; read as \"{}\" (time zone unknown){}", *v, fixed,
+                    lenientNote(mode)));
             doc.setString(t, std::move(fixed));
         }
     }
@@ -220,8 +211,8 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
         NodeId type = doc.memberLocal(acl, "type");
         if (auto v = doc.string(type); v && withoutPrefix(*v, kAclModule) == "ethernet-acl-type") {
             sink.at(type, sev, codes::kLegacyAclType,
-                fmt::format("ACL type \"{}\" is the draft name; RFC 8519 calls it \"eth-acl-type\"{}", *v,
-                    lenientNote(mode)));
+                fmt::format(
+                    "ACL type \"{}\" is the draft name; RFC 8519 calls it \"eth-acl-type\"{}", *v, lenientNote(mode)));
             doc.setString(type, "eth-acl-type");
         }
         NodeId aces = aceList(doc, acl);
@@ -249,9 +240,8 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
         for (NodeId e = doc.firstChild(ext); e != kNoNode; e = doc.nextSibling(e))
             if (auto s = doc.string(e))
                 declared.push_back(*s);
-    auto isDeclared = [&](std::string_view name) {
-        return std::find(declared.begin(), declared.end(), name) != declared.end();
-    };
+    auto isDeclared
+        = [&](std::string_view name) { return std::find(declared.begin(), declared.end(), name) != declared.end(); };
     const Severity undeclared = mode == Mode::Strict ? Severity::Error : Severity::Warning;
 
     doc.walk([&](NodeId id) {
@@ -277,7 +267,7 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
                 sink.at(id, undeclared, codes::kExtensionUndeclared,
                     fmt::format("\"{}\" is data of the \"{}\" extension, which \"extensions\" does not list", n.key,
                         kTlsExtension));
-            opaque.push_back(OpaqueExtension{std::string(module), doc.compact(id), doc.pathOf(id)});
+            opaque.push_back(OpaqueExtension { std::string(module), doc.compact(id), doc.pathOf(id) });
             doc.remove(id);
             return false;
         }
@@ -299,109 +289,109 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
 
 namespace {
 
-    bool typeAllows(std::string_view type, std::string_view family)
-    {
-        if (family == "ipv4")
-            return type == "ipv4-acl-type" || type == "mixed-eth-ipv4-acl-type" || type == "mixed-eth-ipv4-ipv6-acl-type";
-        if (family == "ipv6")
-            return type == "ipv6-acl-type" || type == "mixed-eth-ipv6-acl-type" || type == "mixed-eth-ipv4-ipv6-acl-type";
-        return type == "eth-acl-type" || type == "mixed-eth-ipv4-acl-type" || type == "mixed-eth-ipv6-acl-type"
-            || type == "mixed-eth-ipv4-ipv6-acl-type";
-    }
+bool typeAllows(std::string_view type, std::string_view family)
+{
+    if (family == "ipv4")
+        return type == "ipv4-acl-type" || type == "mixed-eth-ipv4-acl-type" || type == "mixed-eth-ipv4-ipv6-acl-type";
+    if (family == "ipv6")
+        return type == "ipv6-acl-type" || type == "mixed-eth-ipv6-acl-type" || type == "mixed-eth-ipv4-ipv6-acl-type";
+    return type == "eth-acl-type" || type == "mixed-eth-ipv4-acl-type" || type == "mixed-eth-ipv6-acl-type"
+        || type == "mixed-eth-ipv4-ipv6-acl-type";
+}
 
-    bool isKnownAclType(std::string_view type)
-    {
-        return type == "ipv4-acl-type" || type == "ipv6-acl-type" || type == "eth-acl-type"
-            || type == "mixed-eth-ipv4-acl-type" || type == "mixed-eth-ipv6-acl-type"
-            || type == "mixed-eth-ipv4-ipv6-acl-type";
-    }
+bool isKnownAclType(std::string_view type)
+{
+    return type == "ipv4-acl-type" || type == "ipv6-acl-type" || type == "eth-acl-type"
+        || type == "mixed-eth-ipv4-acl-type" || type == "mixed-eth-ipv6-acl-type"
+        || type == "mixed-eth-ipv4-ipv6-acl-type";
+}
 
-    bool isHttpsUrl(std::string_view url)
-    {
-        constexpr std::string_view scheme = "https://";
-        if (url.size() <= scheme.size())
+bool isHttpsUrl(std::string_view url)
+{
+    constexpr std::string_view scheme = "https://";
+    if (url.size() <= scheme.size())
+        return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i])
             return false;
-        for (std::size_t i = 0; i < scheme.size(); ++i)
-            if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i])
-                return false;
-        char c = url[scheme.size()];
-        return c != '/' && c != '?' && c != '#';
-    }
+    char c = url[scheme.size()];
+    return c != '/' && c != '?' && c != '#';
+}
 
-    /// Removes later entries of `list` whose "name" repeats an earlier one, reporting each.
-    void removeDuplicateNames(json::Document& doc, NodeId list, Sink& sink, std::string_view what)
-    {
-        if (!doc.isArray(list))
-            return;
-        std::unordered_set<std::string_view> seen;
-        for (NodeId e = doc.firstChild(list); e != kNoNode;) {
-            NodeId next = doc.nextSibling(e);
-            if (auto name = nameOf(doc, e); name && !seen.insert(*name).second) {
-                sink.at(doc.memberLocal(e, "name"), Severity::Error, codes::kDuplicateEntry,
-                    fmt::format("{} \"{}\" is defined more than once", what, *name));
-                doc.remove(e);
-            }
-            e = next;
+/// Removes later entries of `list` whose "name" repeats an earlier one, reporting each.
+void removeDuplicateNames(json::Document& doc, NodeId list, Sink& sink, std::string_view what)
+{
+    if (!doc.isArray(list))
+        return;
+    std::unordered_set<std::string_view> seen;
+    for (NodeId e = doc.firstChild(list); e != kNoNode;) {
+        NodeId next = doc.nextSibling(e);
+        if (auto name = nameOf(doc, e); name && !seen.insert(*name).second) {
+            sink.at(doc.memberLocal(e, "name"), Severity::Error, codes::kDuplicateEntry,
+                fmt::format("{} \"{}\" is defined more than once", what, *name));
+            doc.remove(e);
         }
+        e = next;
     }
+}
 
-    void requireMember(json::Document& doc, Sink& sink, NodeId obj, std::string_view name, json::Type type,
-        std::string_view placeholder)
-    {
-        if (doc.memberLocal(obj, name) != kNoNode)
-            return;
-        sink.missing(doc.pathOf(obj) + "/" + std::string(name), obj, Severity::Error, codes::kYangMandatoryMissing,
-            fmt::format("\"{}\" is missing; it is mandatory", name));
-        // A placeholder lets YANG validation look further; the document is invalid anyway.
-        doc.addMember(obj, std::string(name), type, std::string(placeholder));
-    }
+void requireMember(
+    json::Document& doc, Sink& sink, NodeId obj, std::string_view name, json::Type type, std::string_view placeholder)
+{
+    if (doc.memberLocal(obj, name) != kNoNode)
+        return;
+    sink.missing(doc.pathOf(obj) + "/" + std::string(name), obj, Severity::Error, codes::kYangMandatoryMissing,
+        fmt::format("\"{}\" is missing; it is mandatory", name));
+    // A placeholder lets YANG validation look further; the document is invalid anyway.
+    doc.addMember(obj, std::string(name), type, std::string(placeholder));
+}
 
-    constexpr std::array<std::string_view, 3> kFamilies = {"eth", "ipv4", "ipv6"};
+constexpr std::array<std::string_view, 3> kFamilies = { "eth", "ipv4", "ipv6" };
 
-    /// The ACL type whose entries may match on exactly these families.
-    std::string_view typeFor(bool eth, bool ipv4, bool ipv6)
-    {
-        if (ipv4 && ipv6)
-            return "mixed-eth-ipv4-ipv6-acl-type";
-        if (eth && ipv4)
-            return "mixed-eth-ipv4-acl-type";
-        if (eth && ipv6)
-            return "mixed-eth-ipv6-acl-type";
-        if (ipv6)
-            return "ipv6-acl-type";
-        if (eth)
-            return "eth-acl-type";
-        return "ipv4-acl-type";
-    }
+/// The ACL type whose entries may match on exactly these families.
+std::string_view typeFor(bool eth, bool ipv4, bool ipv6)
+{
+    if (ipv4 && ipv6)
+        return "mixed-eth-ipv4-ipv6-acl-type";
+    if (eth && ipv4)
+        return "mixed-eth-ipv4-acl-type";
+    if (eth && ipv6)
+        return "mixed-eth-ipv6-acl-type";
+    if (ipv6)
+        return "ipv6-acl-type";
+    if (eth)
+        return "eth-acl-type";
+    return "ipv4-acl-type";
+}
 
-    /// The draft ACL model let any entry match on any family; RFC 8519 ties the families to the
-    /// ACL type. Lenient mode gives such an ACL the mixed type that covers what its entries use.
-    void widenLegacyAclType(json::Document& doc, Sink& sink, NodeId acl, NodeId typeNode, std::string& typeName)
-    {
-        bool used[3] = {false, false, false};
-        for (std::size_t f = 0; f < kFamilies.size(); ++f)
-            used[f] = typeAllows(typeName, kFamilies[f]);
-        bool widen = false;
-        NodeId aces = aceList(doc, acl);
-        for (NodeId ace = doc.firstChild(aces); ace != kNoNode; ace = doc.nextSibling(ace)) {
-            NodeId matches = doc.memberLocal(ace, "matches");
-            for (std::size_t f = 0; f < kFamilies.size(); ++f) {
-                if (doc.memberLocal(matches, kFamilies[f]) != kNoNode && !typeAllows(typeName, kFamilies[f])) {
-                    used[f] = true;
-                    widen = true;
-                }
+/// The draft ACL model let any entry match on any family; RFC 8519 ties the families to the
+/// ACL type. Lenient mode gives such an ACL the mixed type that covers what its entries use.
+void widenLegacyAclType(json::Document& doc, Sink& sink, NodeId acl, NodeId typeNode, std::string& typeName)
+{
+    bool used[3] = { false, false, false };
+    for (std::size_t f = 0; f < kFamilies.size(); ++f)
+        used[f] = typeAllows(typeName, kFamilies[f]);
+    bool widen = false;
+    NodeId aces = aceList(doc, acl);
+    for (NodeId ace = doc.firstChild(aces); ace != kNoNode; ace = doc.nextSibling(ace)) {
+        NodeId matches = doc.memberLocal(ace, "matches");
+        for (std::size_t f = 0; f < kFamilies.size(); ++f) {
+            if (doc.memberLocal(matches, kFamilies[f]) != kNoNode && !typeAllows(typeName, kFamilies[f])) {
+                used[f] = true;
+                widen = true;
             }
         }
-        if (!widen)
-            return;
-        std::string wider(typeFor(used[0], used[1], used[2]));
-        sink.at(typeNode, Severity::Warning, codes::kAceTypeMismatch,
-            fmt::format("ACL \"{}\" of type {} has entries matching on other families, as the draft ACL model "
-                        "allowed; read as {}",
-                nameOf(doc, acl).value_or(""), typeName, wider));
-        doc.setString(typeNode, wider);
-        typeName = wider;
     }
+    if (!widen)
+        return;
+    std::string wider(typeFor(used[0], used[1], used[2]));
+    sink.at(typeNode, Severity::Warning, codes::kAceTypeMismatch,
+        fmt::format("ACL \"{}\" of type {} has entries matching on other families, as the draft ACL model "
+                    "allowed; read as {}",
+            nameOf(doc, acl).value_or(""), typeName, wider));
+    doc.setString(typeNode, wider);
+    typeName = wider;
+}
 
 } // namespace
 
@@ -435,8 +425,8 @@ void checkMudRules(json::Document& doc, Mode mode, Sink& sink)
         NodeId version = doc.memberLocal(mud, "mud-version");
         if (auto v = doc.unsignedValue(version); v && *v != 1)
             sink.at(version, Severity::Warning, codes::kMudVersionUnknown,
-                fmt::format("mud-version {} is not 1, the version RFC 8520 specifies; the file is read as version 1",
-                    *v));
+                fmt::format(
+                    "mud-version {} is not 1, the version RFC 8520 specifies; the file is read as version 1", *v));
         NodeId urlNode = doc.memberLocal(mud, "mud-url");
         if (auto url = doc.string(urlNode); url && !isHttpsUrl(*url))
             sink.at(urlNode, Severity::Error, codes::kMudUrlNotHttps,
@@ -457,8 +447,9 @@ void checkMudRules(json::Document& doc, Mode mode, Sink& sink)
         }
 
         std::unordered_set<std::string_view> referenced;
-        for (std::string_view direction : {"from-device-policy", "to-device-policy"}) {
-            NodeId list = doc.memberLocal(doc.memberLocal(doc.memberLocal(mud, direction), "access-lists"), "access-list");
+        for (std::string_view direction : { "from-device-policy", "to-device-policy" }) {
+            NodeId list
+                = doc.memberLocal(doc.memberLocal(doc.memberLocal(mud, direction), "access-lists"), "access-list");
             removeDuplicateNames(doc, list, sink, fmt::format("{} entry", direction));
             if (!doc.isArray(list))
                 continue;
@@ -473,8 +464,8 @@ void checkMudRules(json::Document& doc, Mode mode, Sink& sink)
                 auto acl = aclByName.find(*name);
                 if (acl == aclByName.end()) {
                     sink.at(nameNode, Severity::Error, codes::kAclUndefined,
-                        fmt::format("{} names ACL \"{}\", which \"{}\" does not define", direction, *name,
-                            kAclsContainer));
+                        fmt::format(
+                            "{} names ACL \"{}\", which \"{}\" does not define", direction, *name, kAclsContainer));
                     doc.remove(e);
                 } else {
                     referenced.insert(*name);

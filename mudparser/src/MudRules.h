@@ -12,10 +12,11 @@
 #include <string_view>
 #include <vector>
 
-#include "Json.h"
-#include "Sink.h"
 #include "mudguard/mudparser/Limits.h"
 #include "mudguard/mudparser/Parser.h"
+
+#include "Json.h"
+#include "Sink.h"
 
 namespace mudguard::mudparser {
 

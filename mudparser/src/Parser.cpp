@@ -5,97 +5,95 @@
 
 #include <fmt/format.h>
 
+#include "mudguard/Config.h"
+
 #include "Codes.h"
 #include "Json.h"
 #include "MudRules.h"
 #include "ProfileBuilder.h"
 #include "Sink.h"
 #include "YangValidator.h"
-#include "mudguard/Config.h"
 
 namespace mudguard::mudparser {
 
 namespace {
 
-    /// libyang reports one error per run. After each, the node concerned is taken out and the
-    /// document validated again, at most this many times, so that one report shows several.
-    constexpr int kMaxYangRounds = 8;
+/// libyang reports one error per run. After each, the node concerned is taken out and the
+/// document validated again, at most this many times, so that one report shows several.
+constexpr int kMaxYangRounds = 8;
 
-    std::vector<YangModuleSpec> mudModules()
-    {
-        return {
-            // RFC 8519 guards its matches and ACL types with features: enable them all.
-            {"ietf-access-control-list", "2019-03-04", {"*"}},
-            {"ietf-mud", "2019-01-28", {}},
-            // Nothing imports ietf-acldns: it must be loaded by name.
-            {"ietf-acldns", "2019-01-28", {}},
-            {"ietf-mud-transparency", "2023-10-10", {}},
-        };
-    }
-
-    std::string valueFormat(std::string_view leaf)
-    {
-        auto endsWith = [&](std::string_view s) {
-            return leaf.size() >= s.size() && leaf.substr(leaf.size() - s.size()) == s;
-        };
-        if (leaf == "last-update")
-            return "a date and time with a time zone, such as \"2024-05-01T12:00:00Z\"";
-        if (endsWith("-ipv4-network"))
-            return "an IPv4 prefix, such as \"192.0.2.0/24\"";
-        if (endsWith("-ipv6-network"))
-            return "an IPv6 prefix, such as \"2001:db8::/32\"";
-        if (leaf.find("mac-address") != std::string_view::npos)
-            return "a MAC address, such as \"00:00:5e:00:53:01\"";
-        if (leaf == "src-dnsname" || leaf == "dst-dnsname" || leaf == "manufacturer")
-            return "a host name or an IP address";
-        if (leaf == "mud-url" || leaf == "mud-signature" || leaf == "documentation" || leaf == "model"
-            || leaf == "controller" || endsWith("-url") || endsWith("-uri") || leaf == "sbom-archive-list")
-            return "a URI";
-        if (leaf == "ethertype")
-            return "an EtherType: a number 0..65535 or a name such as \"ipv4\", \"arp\" or \"ipv6\"";
-        if (leaf == "flags")
-            return "a space-separated list of flag names";
-        return {};
-    }
-
-    std::string memberSuggestion(std::string_view member, std::string_view parent)
-    {
-        if (member == "direction-initiated" && parent == "tcp")
-            return "ietf-mud:direction-initiated";
-        if ((member == "src-dnsname" || member == "dst-dnsname") && (parent == "ipv4" || parent == "ipv6"))
-            return fmt::format("ietf-acldns:{}", member);
-        if (member == "mud" && parent == "matches")
-            return "ietf-mud:mud";
-        return {};
-    }
-
-    class Clock {
-    public:
-        explicit Clock(PhaseTimings* t)
-            : m_on(t != nullptr)
-        {
-            if (m_on)
-                m_last = std::chrono::steady_clock::now();
-        }
-        void lap(std::chrono::nanoseconds& into)
-        {
-            if (!m_on)
-                return;
-            auto now = std::chrono::steady_clock::now();
-            into += now - m_last;
-            m_last = now;
-        }
-
-    private:
-        bool m_on;
-        std::chrono::steady_clock::time_point m_last;
+std::vector<YangModuleSpec> mudModules()
+{
+    return {
+        // RFC 8519 guards its matches and ACL types with features: enable them all.
+        { "ietf-access-control-list", "2019-03-04", { "*" } },
+        { "ietf-mud", "2019-01-28", {} },
+        // Nothing imports ietf-acldns: it must be loaded by name.
+        { "ietf-acldns", "2019-01-28", {} },
+        { "ietf-mud-transparency", "2023-10-10", {} },
     };
+}
+
+std::string valueFormat(std::string_view leaf)
+{
+    auto endsWith
+        = [&](std::string_view s) { return leaf.size() >= s.size() && leaf.substr(leaf.size() - s.size()) == s; };
+    if (leaf == "last-update")
+        return "a date and time with a time zone, such as \"2024-05-01T12:00:00Z\"";
+    if (endsWith("-ipv4-network"))
+        return "an IPv4 prefix, such as \"192.0.2.0/24\"";
+    if (endsWith("-ipv6-network"))
+        return "an IPv6 prefix, such as \"2001:db8::/32\"";
+    if (leaf.find("mac-address") != std::string_view::npos)
+        return "a MAC address, such as \"00:00:5e:00:53:01\"";
+    if (leaf == "src-dnsname" || leaf == "dst-dnsname" || leaf == "manufacturer")
+        return "a host name or an IP address";
+    if (leaf == "mud-url" || leaf == "mud-signature" || leaf == "documentation" || leaf == "model"
+        || leaf == "controller" || endsWith("-url") || endsWith("-uri") || leaf == "sbom-archive-list")
+        return "a URI";
+    if (leaf == "ethertype")
+        return "an EtherType: a number 0..65535 or a name such as \"ipv4\", \"arp\" or \"ipv6\"";
+    return {};
+}
+
+std::string memberSuggestion(std::string_view member, std::string_view parent)
+{
+    if (member == "direction-initiated" && parent == "tcp")
+        return "ietf-mud:direction-initiated";
+    if ((member == "src-dnsname" || member == "dst-dnsname") && (parent == "ipv4" || parent == "ipv6"))
+        return fmt::format("ietf-acldns:{}", member);
+    if (member == "mud" && parent == "matches")
+        return "ietf-mud:mud";
+    return {};
+}
+
+class Clock {
+public:
+    explicit Clock(PhaseTimings* t)
+        : m_on(t != nullptr)
+    {
+        if (m_on)
+            m_last = std::chrono::steady_clock::now();
+    }
+    void lap(std::chrono::nanoseconds& into)
+    {
+        if (!m_on)
+            return;
+        auto now = std::chrono::steady_clock::now();
+        into += now - m_last;
+        m_last = now;
+    }
+
+private:
+    bool m_on;
+    std::chrono::steady_clock::time_point m_last;
+};
 
 } // namespace
 
 struct Parser::Impl {
     explicit Impl(const std::filesystem::path& schemaDir)
-        : validator(schemaDir, mudModules(), YangHints{valueFormat, memberSuggestion})
+        : validator(schemaDir, mudModules(), YangHints { valueFormat, memberSuggestion })
     {
     }
     YangValidator validator;
@@ -169,6 +167,16 @@ ParseResult Parser::parse(std::string_view document, const ParseOptions& options
         doc.remove(node);
     }
     clock.lap(times.yang);
+
+    // A warning about a node that has an error adds nothing.
+    auto& diags = result.report.diagnostics;
+    diags.erase(std::remove_if(diags.begin(), diags.end(),
+                    [&](const Diagnostic& w) {
+                        return w.severity == Severity::Warning && !w.path.empty()
+                            && std::any_of(diags.begin(), diags.end(),
+                                [&](const Diagnostic& e) { return e.severity == Severity::Error && e.path == w.path; });
+                    }),
+        diags.end());
 
     // Diagnostics in the order of the file (those without a line first).
     std::stable_sort(result.report.diagnostics.begin(), result.report.diagnostics.end(),

@@ -4,9 +4,10 @@
 
 #include <vector>
 
+#include "mudguard/mudparser/Profile.h"
+
 #include "Json.h"
 #include "Sink.h"
-#include "mudguard/mudparser/Profile.h"
 
 namespace mudguard::mudparser {
 

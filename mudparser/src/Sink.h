@@ -5,8 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "Json.h"
 #include "mudguard/mudparser/Diagnostic.h"
+
+#include "Json.h"
 
 namespace mudguard::mudparser {
 
@@ -27,8 +28,8 @@ public:
     Diagnostic& missing(
         std::string path, json::NodeId near, Severity severity, std::string_view code, std::string message);
     /// A diagnostic at a byte offset of the source (JSON syntax errors, before any model exists).
-    Diagnostic& atOffset(std::string_view source, std::size_t offset, Severity severity, std::string_view code,
-        std::string message);
+    Diagnostic& atOffset(
+        std::string_view source, std::size_t offset, Severity severity, std::string_view code, std::string message);
     Diagnostic& add(Diagnostic d);
 
     bool hasErrors() const { return m_report.hasErrors(); }

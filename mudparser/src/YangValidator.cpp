@@ -12,309 +12,314 @@ namespace mudguard::mudparser {
 
 namespace {
 
-    void setLogOptionsOnce()
-    {
-        static std::once_flag once;
-        // Process-wide: errors are kept in the context instead of going to stderr.
-        std::call_once(once, [] { ly_log_options(LY_LOSTORE); });
-    }
+void setLogOptionsOnce()
+{
+    static std::once_flag once;
+    // Process-wide: errors are kept in the context instead of going to stderr.
+    std::call_once(once, [] { ly_log_options(LY_LOSTORE); });
+}
 
-    std::string firstError(const ly_ctx* ctx)
-    {
-        const ly_err_item* e = ly_err_first(ctx);
-        return e && e->msg ? e->msg : "unknown libyang error";
-    }
+std::string firstError(const ly_ctx* ctx)
+{
+    const ly_err_item* e = ly_err_first(ctx);
+    return e && e->msg ? e->msg : "unknown libyang error";
+}
 
-    /// The text between the `index`-th pair of double quotes of `s`.
-    std::string_view quoted(std::string_view s, int index = 0)
-    {
-        std::size_t pos = 0;
-        for (int i = 0;; ++i) {
-            auto open = s.find('"', pos);
-            if (open == std::string_view::npos)
-                return {};
-            auto close = s.find('"', open + 1);
-            if (close == std::string_view::npos)
-                return {};
-            if (i == index)
-                return s.substr(open + 1, close - open - 1);
-            pos = close + 1;
-        }
+/// The text between the `index`-th pair of double quotes of `s`.
+std::string_view quoted(std::string_view s, int index = 0)
+{
+    std::size_t pos = 0;
+    for (int i = 0;; ++i) {
+        auto open = s.find('"', pos);
+        if (open == std::string_view::npos)
+            return {};
+        auto close = s.find('"', open + 1);
+        if (close == std::string_view::npos)
+            return {};
+        if (i == index)
+            return s.substr(open + 1, close - open - 1);
+        pos = close + 1;
     }
+}
 
-    /// The quoted text after `label` in libyang's location sentence.
-    std::string_view locationAfter(std::string_view sentence, std::string_view label)
-    {
+/// The quoted text after `label` in libyang's location sentence.
+std::string_view locationAfter(std::string_view sentence, std::string_view label)
+{
+    auto at = sentence.find(label);
+    if (at == std::string_view::npos)
+        return {};
+    return quoted(sentence.substr(at + label.size()));
+}
+
+std::optional<unsigned> lineIn(std::string_view sentence)
+{
+    for (std::string_view label : { "line number ", "Line number " }) {
         auto at = sentence.find(label);
         if (at == std::string_view::npos)
-            return {};
-        return quoted(sentence.substr(at + label.size()));
+            continue;
+        unsigned v = 0;
+        bool any = false;
+        for (std::size_t i = at + label.size(); i < sentence.size() && sentence[i] >= '0' && sentence[i] <= '9'; ++i) {
+            v = v * 10 + static_cast<unsigned>(sentence[i] - '0');
+            any = true;
+        }
+        if (any)
+            return v;
     }
+    return std::nullopt;
+}
 
-    std::optional<unsigned> lineIn(std::string_view sentence)
-    {
-        for (std::string_view label : {"line number ", "Line number "}) {
-            auto at = sentence.find(label);
-            if (at == std::string_view::npos)
-                continue;
-            unsigned v = 0;
-            bool any = false;
-            for (std::size_t i = at + label.size(); i < sentence.size() && sentence[i] >= '0' && sentence[i] <= '9';
-                 ++i) {
-                v = v * 10 + static_cast<unsigned>(sentence[i] - '0');
-                any = true;
+bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
+
+std::string_view localName(std::string_view key)
+{
+    auto colon = key.find(':');
+    return colon == std::string_view::npos ? key : key.substr(colon + 1);
+}
+
+/// A data path without its predicates ("/a/b[k='v']/c" -> "/a/b/c").
+std::string stripPredicates(std::string_view path)
+{
+    std::string out;
+    int depth = 0;
+    char quote = 0;
+    for (char c : path) {
+        if (depth > 0) {
+            if (quote) {
+                if (c == quote)
+                    quote = 0;
+            } else if (c == '\'' || c == '"') {
+                quote = c;
+            } else if (c == '[') {
+                ++depth;
+            } else if (c == ']') {
+                --depth;
             }
-            if (any)
-                return v;
+            continue;
         }
-        return std::nullopt;
-    }
-
-    bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-    bool contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
-
-    std::string_view localName(std::string_view key)
-    {
-        auto colon = key.find(':');
-        return colon == std::string_view::npos ? key : key.substr(colon + 1);
-    }
-
-    /// A data path without its predicates ("/a/b[k='v']/c" -> "/a/b/c").
-    std::string stripPredicates(std::string_view path)
-    {
-        std::string out;
-        int depth = 0;
-        char quote = 0;
-        for (char c : path) {
-            if (depth > 0) {
-                if (quote) {
-                    if (c == quote)
-                        quote = 0;
-                } else if (c == '\'' || c == '"') {
-                    quote = c;
-                } else if (c == '[') {
-                    ++depth;
-                } else if (c == ']') {
-                    --depth;
-                }
-                continue;
-            }
-            if (c == '[') {
-                depth = 1;
-                continue;
-            }
-            out += c;
+        if (c == '[') {
+            depth = 1;
+            continue;
         }
-        return out;
+        out += c;
     }
+    return out;
+}
 
-    std::string rangeText(const lysc_range* range, bool isSigned)
+std::string rangeText(const lysc_range* range, bool isSigned)
+{
+    if (!range || !range->parts)
+        return {};
+    std::string out;
+    LY_ARRAY_COUNT_TYPE i;
+    LY_ARRAY_FOR(range->parts, i)
     {
-        if (!range || !range->parts)
-            return {};
-        std::string out;
-        LY_ARRAY_COUNT_TYPE i;
-        LY_ARRAY_FOR(range->parts, i)
-        {
-            const auto& p = range->parts[i];
-            if (!out.empty())
-                out += " | ";
-            if (isSigned)
-                out += p.min_64 == p.max_64 ? fmt::format("{}", p.min_64) : fmt::format("{}..{}", p.min_64, p.max_64);
-            else
-                out += p.min_u64 == p.max_u64 ? fmt::format("{}", p.min_u64)
-                                              : fmt::format("{}..{}", p.min_u64, p.max_u64);
-        }
-        return out;
+        const auto& p = range->parts[i];
+        if (!out.empty())
+            out += " | ";
+        if (isSigned)
+            out += p.min_64 == p.max_64 ? fmt::format("{}", p.min_64) : fmt::format("{}..{}", p.min_64, p.max_64);
+        else
+            out += p.min_u64 == p.max_u64 ? fmt::format("{}", p.min_u64) : fmt::format("{}..{}", p.min_u64, p.max_u64);
     }
+    return out;
+}
 
-    std::string builtinBounds(LY_DATA_TYPE t)
-    {
-        switch (t) {
-        case LY_TYPE_UINT8:
-            return "0..255";
-        case LY_TYPE_UINT16:
-            return "0..65535";
-        case LY_TYPE_UINT32:
-            return "0..4294967295";
-        case LY_TYPE_UINT64:
-            return "0..18446744073709551615";
-        case LY_TYPE_INT8:
-            return "-128..127";
-        case LY_TYPE_INT16:
-            return "-32768..32767";
-        case LY_TYPE_INT32:
-            return "-2147483648..2147483647";
-        case LY_TYPE_INT64:
-            return "-9223372036854775808..9223372036854775807";
-        default:
-            return {};
-        }
+std::string builtinBounds(LY_DATA_TYPE t)
+{
+    switch (t) {
+    case LY_TYPE_UINT8:
+        return "0..255";
+    case LY_TYPE_UINT16:
+        return "0..65535";
+    case LY_TYPE_UINT32:
+        return "0..4294967295";
+    case LY_TYPE_UINT64:
+        return "0..18446744073709551615";
+    case LY_TYPE_INT8:
+        return "-128..127";
+    case LY_TYPE_INT16:
+        return "-32768..32767";
+    case LY_TYPE_INT32:
+        return "-2147483648..2147483647";
+    case LY_TYPE_INT64:
+        return "-9223372036854775808..9223372036854775807";
+    default:
+        return {};
     }
+}
 
-    const lysc_type* leafType(const lysc_node* n)
-    {
-        if (!n)
-            return nullptr;
-        if (n->nodetype == LYS_LEAF)
-            return reinterpret_cast<const lysc_node_leaf*>(n)->type;
-        if (n->nodetype == LYS_LEAFLIST)
-            return reinterpret_cast<const lysc_node_leaflist*>(n)->type;
+const lysc_type* leafType(const lysc_node* n)
+{
+    if (!n)
         return nullptr;
-    }
+    if (n->nodetype == LYS_LEAF)
+        return reinterpret_cast<const lysc_node_leaf*>(n)->type;
+    if (n->nodetype == LYS_LEAFLIST)
+        return reinterpret_cast<const lysc_node_leaflist*>(n)->type;
+    return nullptr;
+}
 
-    /// The allowed range (or length) of a leaf's type, as "1..168".
-    std::string allowedRange(const lysc_type* t)
-    {
-        if (!t)
-            return {};
-        if (t->basetype == LY_TYPE_LEAFREF)
-            t = reinterpret_cast<const lysc_type_leafref*>(t)->realtype;
-        switch (t->basetype) {
-        case LY_TYPE_UINT8:
-        case LY_TYPE_UINT16:
-        case LY_TYPE_UINT32:
-        case LY_TYPE_UINT64: {
-            auto r = rangeText(reinterpret_cast<const lysc_type_num*>(t)->range, false);
-            return r.empty() ? builtinBounds(t->basetype) : r;
-        }
-        case LY_TYPE_INT8:
-        case LY_TYPE_INT16:
-        case LY_TYPE_INT32:
-        case LY_TYPE_INT64: {
-            auto r = rangeText(reinterpret_cast<const lysc_type_num*>(t)->range, true);
-            return r.empty() ? builtinBounds(t->basetype) : r;
-        }
-        case LY_TYPE_STRING:
-            return rangeText(reinterpret_cast<const lysc_type_str*>(t)->length, false);
-        case LY_TYPE_BINARY:
-            return rangeText(reinterpret_cast<const lysc_type_bin*>(t)->length, false);
-        default:
-            return {};
-        }
+/// The allowed range (or length) of a leaf's type, as "1..168".
+std::string allowedRange(const lysc_type* t)
+{
+    if (!t)
+        return {};
+    if (t->basetype == LY_TYPE_LEAFREF)
+        t = reinterpret_cast<const lysc_type_leafref*>(t)->realtype;
+    switch (t->basetype) {
+    case LY_TYPE_UINT8:
+    case LY_TYPE_UINT16:
+    case LY_TYPE_UINT32:
+    case LY_TYPE_UINT64: {
+        auto r = rangeText(reinterpret_cast<const lysc_type_num*>(t)->range, false);
+        return r.empty() ? builtinBounds(t->basetype) : r;
     }
+    case LY_TYPE_INT8:
+    case LY_TYPE_INT16:
+    case LY_TYPE_INT32:
+    case LY_TYPE_INT64: {
+        auto r = rangeText(reinterpret_cast<const lysc_type_num*>(t)->range, true);
+        return r.empty() ? builtinBounds(t->basetype) : r;
+    }
+    case LY_TYPE_STRING:
+        return rangeText(reinterpret_cast<const lysc_type_str*>(t)->length, false);
+    case LY_TYPE_BINARY:
+        return rangeText(reinterpret_cast<const lysc_type_bin*>(t)->length, false);
+    default:
+        return {};
+    }
+}
 
-    void collectIdentities(const lysc_ident* base, std::vector<std::string>& out)
-    {
+/// The identities derived from `base`, nearest first.
+void collectIdentities(const lysc_ident* base, std::vector<std::string>& out)
+{
+    std::vector<const lysc_ident*> queue { base };
+    for (std::size_t q = 0; q < queue.size() && queue.size() < 256; ++q) {
         LY_ARRAY_COUNT_TYPE i;
-        LY_ARRAY_FOR(base->derived, i)
+        LY_ARRAY_FOR(queue[q]->derived, i)
         {
-            const lysc_ident* d = base->derived[i];
-            if (d->module && d->module->implemented) {
-                std::string name = d->name;
-                if (std::find(out.begin(), out.end(), name) == out.end())
-                    out.push_back(name);
-            }
-            collectIdentities(d, out);
+            const lysc_ident* d = queue[q]->derived[i];
+            std::string name = d->name;
+            if (d->module && d->module->implemented && std::find(out.begin(), out.end(), name) == out.end())
+                out.push_back(name);
+            queue.push_back(d);
         }
     }
+}
 
-    /// The values an enumeration or identityref leaf accepts, comma-separated.
-    std::string allowedValues(const lysc_type* t)
-    {
-        if (!t)
-            return {};
-        std::vector<std::string> names;
-        if (t->basetype == LY_TYPE_ENUM) {
-            auto* e = reinterpret_cast<const lysc_type_enum*>(t);
-            LY_ARRAY_COUNT_TYPE i;
-            LY_ARRAY_FOR(e->enums, i)
-            names.emplace_back(e->enums[i].name);
-        } else if (t->basetype == LY_TYPE_IDENT) {
-            auto* id = reinterpret_cast<const lysc_type_identityref*>(t);
-            LY_ARRAY_COUNT_TYPE i;
-            LY_ARRAY_FOR(id->bases, i)
-            collectIdentities(id->bases[i], names);
-        } else if (t->basetype == LY_TYPE_UNION) {
-            auto* u = reinterpret_cast<const lysc_type_union*>(t);
-            LY_ARRAY_COUNT_TYPE i;
-            LY_ARRAY_FOR(u->types, i)
-            {
-                if (u->types[i]->basetype == LY_TYPE_ENUM || u->types[i]->basetype == LY_TYPE_IDENT) {
-                    auto more = allowedValues(u->types[i]);
-                    if (!more.empty())
-                        names.push_back(more);
-                } else {
-                    names.push_back(fmt::format("a number {}", allowedRange(u->types[i])));
-                }
-            }
-        }
-        std::string out;
-        for (const auto& n : names) {
-            if (!out.empty())
-                out += ", ";
-            out += n;
-        }
-        return out;
-    }
-
-    const char* typeName(LY_DATA_TYPE t)
-    {
-        switch (t) {
-        case LY_TYPE_UINT8:
-            return "uint8";
-        case LY_TYPE_UINT16:
-            return "uint16";
-        case LY_TYPE_UINT32:
-            return "uint32";
-        case LY_TYPE_UINT64:
-            return "uint64";
-        case LY_TYPE_INT8:
-            return "int8";
-        case LY_TYPE_INT16:
-            return "int16";
-        case LY_TYPE_INT32:
-            return "int32";
-        case LY_TYPE_INT64:
-            return "int64";
-        case LY_TYPE_BOOL:
-            return "boolean";
-        case LY_TYPE_STRING:
-            return "string";
-        default:
-            return "value";
-        }
-    }
-
-    /// Follows a libyang schema path that names choices and cases ("/m:a/choice/case/leaf").
-    const lysc_node* followLogPath(const ly_ctx* ctx, std::string_view path)
-    {
-        const lysc_node* cur = nullptr;
-        const lys_module* mod = nullptr;
-        std::size_t i = 0;
-        while (i < path.size()) {
-            if (path[i] == '/') {
-                ++i;
-                continue;
-            }
-            auto end = path.find('/', i);
-            std::string_view seg = path.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i);
-            i = end == std::string_view::npos ? path.size() : end;
-            std::string_view prefix;
-            std::string_view name = seg;
-            if (auto colon = seg.find(':'); colon != std::string_view::npos) {
-                prefix = seg.substr(0, colon);
-                name = seg.substr(colon + 1);
-            }
-            const lysc_node* child = nullptr;
-            if (!cur) {
-                mod = ly_ctx_get_module_implemented(ctx, std::string(prefix).c_str());
-                if (!mod || !mod->compiled)
-                    return nullptr;
-                child = mod->compiled->data;
+/// The values an enumeration or identityref leaf accepts, comma-separated.
+std::string allowedValues(const lysc_type* t)
+{
+    if (!t)
+        return {};
+    std::vector<std::string> names;
+    if (t->basetype == LY_TYPE_ENUM) {
+        auto* e = reinterpret_cast<const lysc_type_enum*>(t);
+        LY_ARRAY_COUNT_TYPE i;
+        LY_ARRAY_FOR(e->enums, i)
+        names.emplace_back(e->enums[i].name);
+    } else if (t->basetype == LY_TYPE_IDENT) {
+        auto* id = reinterpret_cast<const lysc_type_identityref*>(t);
+        LY_ARRAY_COUNT_TYPE i;
+        LY_ARRAY_FOR(id->bases, i)
+        collectIdentities(id->bases[i], names);
+    } else if (t->basetype == LY_TYPE_BITS) {
+        auto* b = reinterpret_cast<const lysc_type_bits*>(t);
+        LY_ARRAY_COUNT_TYPE i;
+        LY_ARRAY_FOR(b->bits, i)
+        names.emplace_back(b->bits[i].name);
+    } else if (t->basetype == LY_TYPE_UNION) {
+        auto* u = reinterpret_cast<const lysc_type_union*>(t);
+        LY_ARRAY_COUNT_TYPE i;
+        LY_ARRAY_FOR(u->types, i)
+        {
+            if (u->types[i]->basetype == LY_TYPE_ENUM || u->types[i]->basetype == LY_TYPE_IDENT) {
+                auto more = allowedValues(u->types[i]);
+                if (!more.empty())
+                    names.push_back(more);
             } else {
-                child = lysc_node_child(cur);
+                names.push_back(fmt::format("a number {}", allowedRange(u->types[i])));
             }
-            for (; child; child = child->next) {
-                if (name == child->name && (prefix.empty() || prefix == child->module->name))
-                    break;
-            }
-            if (!child)
-                return nullptr;
-            cur = child;
         }
-        return cur;
     }
+    std::string out;
+    for (const auto& n : names) {
+        if (!out.empty())
+            out += ", ";
+        out += n;
+    }
+    return out;
+}
+
+const char* typeName(LY_DATA_TYPE t)
+{
+    switch (t) {
+    case LY_TYPE_UINT8:
+        return "uint8";
+    case LY_TYPE_UINT16:
+        return "uint16";
+    case LY_TYPE_UINT32:
+        return "uint32";
+    case LY_TYPE_UINT64:
+        return "uint64";
+    case LY_TYPE_INT8:
+        return "int8";
+    case LY_TYPE_INT16:
+        return "int16";
+    case LY_TYPE_INT32:
+        return "int32";
+    case LY_TYPE_INT64:
+        return "int64";
+    case LY_TYPE_BOOL:
+        return "boolean";
+    case LY_TYPE_STRING:
+        return "string";
+    default:
+        return "value";
+    }
+}
+
+/// Follows a libyang schema path that names choices and cases ("/m:a/choice/case/leaf").
+const lysc_node* followLogPath(const ly_ctx* ctx, std::string_view path)
+{
+    const lysc_node* cur = nullptr;
+    const lys_module* mod = nullptr;
+    std::size_t i = 0;
+    while (i < path.size()) {
+        if (path[i] == '/') {
+            ++i;
+            continue;
+        }
+        auto end = path.find('/', i);
+        std::string_view seg = path.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i);
+        i = end == std::string_view::npos ? path.size() : end;
+        std::string_view prefix;
+        std::string_view name = seg;
+        if (auto colon = seg.find(':'); colon != std::string_view::npos) {
+            prefix = seg.substr(0, colon);
+            name = seg.substr(colon + 1);
+        }
+        const lysc_node* child = nullptr;
+        if (!cur) {
+            mod = ly_ctx_get_module_implemented(ctx, std::string(prefix).c_str());
+            if (!mod || !mod->compiled)
+                return nullptr;
+            child = mod->compiled->data;
+        } else {
+            child = lysc_node_child(cur);
+        }
+        for (; child; child = child->next) {
+            if (name == child->name && (prefix.empty() || prefix == child->module->name))
+                break;
+        }
+        if (!child)
+            return nullptr;
+        cur = child;
+    }
+    return cur;
+}
 
 } // namespace
 
@@ -391,7 +396,8 @@ std::string YangValidator::describeValueError(
     }
     if (startsWith(msg, "Unsatisfied length")) {
         auto range = allowedRange(t);
-        return fmt::format("\"{}\" value \"{}\" has a length outside {}", leaf, value, range.empty() ? "the allowed range" : range);
+        return fmt::format(
+            "\"{}\" value \"{}\" has a length outside {}", leaf, value, range.empty() ? "the allowed range" : range);
     }
     if (startsWith(msg, "Invalid enumeration value") || startsWith(msg, "Invalid identityref")) {
         auto allowed = allowedValues(t);
@@ -411,6 +417,9 @@ std::string YangValidator::describeValueError(
         auto range = allowedRange(t);
         return fmt::format("\"{}\" value {} is not a valid {}{}", leaf, value, typeName(t->basetype),
             range.empty() ? std::string() : fmt::format(" (an integer {})", range));
+    }
+    if (t && t->basetype == LY_TYPE_BITS) {
+        return fmt::format("\"{}\" value \"{}\" must be a space-separated list of: {}", leaf, value, allowedValues(t));
     }
     if (startsWith(msg, "Unsatisfied pattern") || startsWith(msg, "Invalid union value") || contains(msg, "Invalid ")) {
         if (!format.empty())
@@ -462,8 +471,9 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
     } else if (startsWith(msg, "No module named")) {
         std::string_view module = quoted(msg, 0);
         json::NodeId base = node == json::kNoNode ? doc.root() : node;
-        json::NodeId m = memberOf(
-            base, [&](std::string_view k) { return k.size() > module.size() && startsWith(k, module) && k[module.size()] == ':'; });
+        json::NodeId m = memberOf(base, [&](std::string_view k) {
+            return k.size() > module.size() && startsWith(k, module) && k[module.size()] == ':';
+        });
         if (m != json::kNoNode)
             node = m;
         d.code = std::string(codes::kYangUnknownMember);
@@ -488,7 +498,8 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
         if (m != json::kNoNode)
             node = m;
         d.code = std::string(codes::kYangUnknownMember);
-        d.message = fmt::format("top-level member \"{}\" must be qualified with its module name, as in \"ietf-mud:mud\"", name);
+        d.message = fmt::format(
+            "top-level member \"{}\" must be qualified with its module name, as in \"ietf-mud:mud\"", name);
     } else if (startsWith(msg, "Mandatory node")) {
         d.code = std::string(codes::kYangMandatoryMissing);
         d.message = fmt::format("\"{}\" is missing; it is mandatory", quoted(msg, 0));
@@ -513,7 +524,8 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
     } else if (startsWith(msg, "When condition")) {
         d.code = std::string(codes::kYangWhen);
         std::string_view name = node != json::kNoNode ? localName(doc[node].key) : std::string_view("node");
-        d.message = fmt::format("\"{}\" is not allowed here: its YANG condition {} does not hold", name, quoted(msg, 0));
+        d.message
+            = fmt::format("\"{}\" is not allowed here: its YANG condition {} does not hold", name, quoted(msg, 0));
     } else if (apptag == "must-violation" || startsWith(msg, "Must condition")) {
         d.code = std::string(codes::kYangMust);
         d.message = std::string(msg);
@@ -529,8 +541,8 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
         d.message = std::string(msg);
         if (!d.message.empty() && d.message.back() == '.')
             d.message.pop_back();
-    } else if (e.vecode == LYVE_DATA && (startsWith(msg, "Invalid") || startsWith(msg, "Unsatisfied")
-                                            || startsWith(msg, "Value \""))) {
+    } else if (e.vecode == LYVE_DATA
+        && (startsWith(msg, "Invalid") || startsWith(msg, "Unsatisfied") || startsWith(msg, "Value \""))) {
         bool range = contains(msg, "min/max bounds") || startsWith(msg, "Unsatisfied range")
             || startsWith(msg, "Unsatisfied length");
         d.code = std::string(range ? codes::kYangOutOfRange : codes::kYangInvalidValue);

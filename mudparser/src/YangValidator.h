@@ -16,15 +16,16 @@
 #include <string_view>
 #include <vector>
 
+#include "mudguard/mudparser/Diagnostic.h"
+
 #include "Handles.h"
 #include "Json.h"
-#include "mudguard/mudparser/Diagnostic.h"
 
 namespace mudguard::mudparser {
 
 struct YangModuleSpec {
     std::string name;
-    std::string revision;              ///< empty: whichever revision the directory holds
+    std::string revision; ///< empty: whichever revision the directory holds
     std::vector<std::string> features; ///< for example {"*"}; empty: none
 };
 
@@ -41,15 +42,15 @@ struct YangHints {
 struct YangFailure {
     Diagnostic diagnostic;
     json::NodeId node = json::kNoNode; ///< the node concerned, or the parent of a missing node
-    bool missingNode = false;          ///< the diagnostic names a node that does not exist
+    bool missingNode = false; ///< the diagnostic names a node that does not exist
 };
 
 class YangValidator {
 public:
     /// Builds the context from `schemaDir` (no search in the working directory, no
     /// ietf-yang-library data) and loads `modules` in order. Throws mudparser::Error.
-    YangValidator(const std::filesystem::path& schemaDir, const std::vector<YangModuleSpec>& modules,
-        YangHints hints = {});
+    YangValidator(
+        const std::filesystem::path& schemaDir, const std::vector<YangModuleSpec>& modules, YangHints hints = {});
     ~YangValidator();
     YangValidator(const YangValidator&) = delete;
     YangValidator& operator=(const YangValidator&) = delete;
@@ -64,8 +65,8 @@ private:
     YangFailure translate(const ly_err_item& e, const json::Document& doc) const;
     void locateMissing(std::string_view schemaPath, const json::Document& doc, YangFailure& f) const;
     const lysc_node* schemaNode(std::string_view dataPath) const;
-    std::string describeValueError(std::string_view msg, std::string_view leaf, std::string_view value,
-        const lysc_node* snode) const;
+    std::string describeValueError(
+        std::string_view msg, std::string_view leaf, std::string_view value, const lysc_node* snode) const;
 
     LyContextPtr m_ctx;
     YangHints m_hints;

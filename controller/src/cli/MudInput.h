@@ -10,7 +10,7 @@
 namespace mudguard::controller::cli {
 
 struct MudInput {
-    std::string name;    ///< as given ("-" for standard input)
+    std::string name; ///< as given ("-" for standard input)
     std::string content; ///< at most maxBytes + 1 bytes
     std::optional<std::string> ioError;
 };

@@ -15,22 +15,22 @@
 namespace mudguard::mudparser {
 
 enum class Mode {
-    Strict,  ///< RFC 8520/8519 as published
+    Strict, ///< RFC 8520/8519 as published
     Lenient, ///< also accepts the legacy forms real files use, each reported as a warning
 };
 
 /// Time spent in each stage of one parse (for benchmarks and metrics).
 struct PhaseTimings {
-    std::chrono::nanoseconds json{0};  ///< bounded JSON parse and input limits
-    std::chrono::nanoseconds rules{0}; ///< legacy forms, extensions, RFC 8520 rules
-    std::chrono::nanoseconds yang{0};  ///< libyang validation (serialisation included)
-    std::chrono::nanoseconds model{0}; ///< building the Profile
+    std::chrono::nanoseconds json { 0 }; ///< bounded JSON parse and input limits
+    std::chrono::nanoseconds rules { 0 }; ///< legacy forms, extensions, RFC 8520 rules
+    std::chrono::nanoseconds yang { 0 }; ///< libyang validation (serialisation included)
+    std::chrono::nanoseconds model { 0 }; ///< building the Profile
 };
 
 struct ParseOptions {
     Mode mode = Mode::Strict;
     Limits limits;
-    std::string fileName = "-";      ///< used in diagnostics
+    std::string fileName = "-"; ///< used in diagnostics
     PhaseTimings* timings = nullptr; ///< when set, filled with the time of each stage
 };
 
