@@ -1,11 +1,14 @@
 #include "cli/Commands.h"
 
+#include "cli/ShowCommand.h"
+#include "cli/ValidateCommand.h"
+
 namespace mudguard::controller::cli {
 
 void registerCommands(CLI::App& app, CommandContext& ctx)
 {
-    (void)app;
-    (void)ctx;
+    registerValidateCommand(app, ctx);
+    registerShowCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli
