@@ -1,7 +1,10 @@
 #include "cli/Commands.h"
 
+#include "cli/FetchCommand.h"
 #include "cli/ShowCommand.h"
+#include "cli/SignCommand.h"
 #include "cli/ValidateCommand.h"
+#include "cli/VerifyCommand.h"
 
 namespace mudguard::controller::cli {
 
@@ -9,6 +12,9 @@ void registerCommands(CLI::App& app, CommandContext& ctx)
 {
     registerValidateCommand(app, ctx);
     registerShowCommand(app, ctx);
+    registerFetchCommand(app, ctx);
+    registerVerifyCommand(app, ctx);
+    registerSignCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli

@@ -243,6 +243,8 @@ void printDirection(const Profile& p, Direction dir, std::ostream& out)
         out << fmt::format("  Initiated:  {}\n", join(sum.initiation, "; "));
 }
 
+} // namespace
+
 void printProfile(const Profile& p, const Report& report, std::ostream& out)
 {
     auto line
@@ -286,6 +288,8 @@ void printProfile(const Profile& p, const Report& report, std::ostream& out)
                 out << "  " << formatText(d) << '\n';
     }
 }
+
+namespace {
 
 int runShow(const ShowOptions& opts)
 {

@@ -10,6 +10,7 @@
 #include "mudguard/mudparser/Parser.h"
 
 #include "cli/MudInput.h"
+#include "cli/TrustOptions.h"
 
 namespace mudguard::controller::cli {
 
@@ -19,6 +20,8 @@ struct ValidateOptions {
     bool lenient = false;
     std::string format = "text";
     std::vector<std::string> files;
+    std::string signature;
+    std::vector<std::string> anchors;
 };
 
 struct FileOutcome {
@@ -94,6 +97,19 @@ int runValidate(const ValidateOptions& opts)
         std::cerr << "mudguard validate: " << e.what() << '\n';
         return kExitUsage;
     }
+    std::shared_ptr<const mudparser::TrustAnchors> anchors;
+    if (!opts.signature.empty()) {
+        if (opts.files.size() != 1) {
+            std::cerr << "mudguard validate: --signature needs exactly one FILE\n";
+            return kExitUsage;
+        }
+        try {
+            anchors = loadTrustAnchors(opts.anchors);
+        } catch (const std::exception& e) {
+            std::cerr << "mudguard validate: " << e.what() << '\n';
+            return kExitUsage;
+        }
+    }
     const auto mode = opts.lenient ? mudparser::Mode::Lenient : mudparser::Mode::Strict;
     const bool json = opts.format == "json";
     std::vector<FileOutcome> outcomes;
@@ -112,6 +128,12 @@ int runValidate(const ValidateOptions& opts)
             continue;
         }
         auto result = parseMudInput(*parser, input, mode);
+        if (anchors) {
+            auto d = signatureDiagnostic(name, input.content, opts.signature, *anchors);
+            if (d.severity == mudparser::Severity::Error)
+                result.profile.reset();
+            result.report.diagnostics.insert(result.report.diagnostics.begin(), std::move(d));
+        }
         FileOutcome o { name, std::move(result.report), result.profile.has_value() };
         anyInvalid = anyInvalid || !o.valid;
         if (!json)
@@ -143,6 +165,11 @@ void registerValidateCommand(CLI::App& app, CommandContext& ctx)
     cmd->add_option("--format", opts->format,
            "Output: \"text\" (one line per diagnostic, for people; default) or \"json\" (for tools).")
         ->check(CLI::IsMember({ "text", "json" }));
+    cmd->add_option("--signature", opts->signature,
+           "Also check this detached DER signature over the file (one FILE only), as `mudguard verify` does.")
+        ->check(CLI::ExistingFile)
+        ->type_name("SIG");
+    addTrustAnchorOption(cmd, opts->anchors);
     cmd->add_option("FILE", opts->files, "MUD files to check; \"-\" reads standard input.")->required();
     cmd->callback([opts, &ctx] { ctx.exitCode = runValidate(*opts); });
 }
