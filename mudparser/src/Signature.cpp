@@ -203,7 +203,12 @@ SignatureCheck verifySignature(
 
     // Step 1: the signature over exactly these bytes (the signer certificate is checked below,
     // where the exact X.509 reason is available; CMS_verify collapses it into a generic error).
-    auto contentBio = ossl::memoryBio(content);
+    // A buffering filter over the memory BIO: OpenSSL 3.0's CMS_verify copies a plain memory BIO
+    // into a temporary one that it leaks when the digest cannot be set up (an unknown algorithm).
+    ossl::BioPtr contentBio(BIO_new(BIO_f_buffer()));
+    if (!contentBio)
+        return failure("signature-malformed", "out of memory: " + ossl::drainErrors());
+    BIO_push(contentBio.get(), ossl::memoryBio(content).release());
     ERR_clear_error();
     if (CMS_verify(cms.get(), nullptr, nullptr, contentBio.get(), nullptr, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY)
         != 1) {

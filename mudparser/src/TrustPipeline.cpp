@@ -1,10 +1,10 @@
 #include "mudguard/mudparser/TrustPipeline.h"
 
 #include <fmt/format.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
 
 #include "mudguard/mudparser/TimeText.h"
+
+#include "Json.h"
 
 namespace mudguard::mudparser {
 
@@ -19,59 +19,6 @@ Diagnostic finding(Severity severity, std::string code, std::string message, con
     d.file = url;
     return d;
 }
-
-/// SAX handler that picks /ietf-mud:mud/mud-signature and refuses deep nesting.
-struct SignatureScan : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SignatureScan> {
-    static constexpr unsigned kMaxDepth = 64;
-    unsigned depth = 0;
-    bool inMud = false;
-    std::string key;
-    std::optional<std::string> found;
-
-    bool Default()
-    {
-        key.clear();
-        return true;
-    }
-    bool String(const char* s, rapidjson::SizeType n, bool)
-    {
-        if (inMud && depth == 2 && key == "mud-signature" && !found)
-            found = std::string(s, n);
-        key.clear();
-        return true;
-    }
-    bool Key(const char* s, rapidjson::SizeType n, bool)
-    {
-        key.assign(s, n);
-        return true;
-    }
-    bool StartObject()
-    {
-        if (++depth > kMaxDepth)
-            return false;
-        if (depth == 2 && key == "ietf-mud:mud")
-            inMud = true;
-        key.clear();
-        return true;
-    }
-    bool EndObject(rapidjson::SizeType)
-    {
-        if (depth == 2)
-            inMud = false;
-        --depth;
-        return true;
-    }
-    bool StartArray()
-    {
-        key.clear();
-        return ++depth <= kMaxDepth;
-    }
-    bool EndArray(rapidjson::SizeType)
-    {
-        --depth;
-        return true;
-    }
-};
 
 } // namespace
 
@@ -140,13 +87,17 @@ std::string Verdict::summary() const
 
 std::optional<std::string> findMudSignature(std::string_view document)
 {
-    SignatureScan scan;
-    rapidjson::MemoryStream stream(document.data(), document.size());
-    rapidjson::Reader reader;
-    reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(stream, scan);
-    if (reader.HasParseError())
+    json::ParseError error;
+    auto doc = json::Document::parse(document, Limits {}, error);
+    if (!doc || !doc->isObject(doc->root()))
         return std::nullopt;
-    return scan.found;
+    auto mud = doc->member(doc->root(), "ietf-mud:mud");
+    if (!doc->isObject(mud))
+        return std::nullopt;
+    auto signature = doc->string(doc->member(mud, "mud-signature"));
+    if (!signature)
+        return std::nullopt;
+    return std::string(*signature);
 }
 
 Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Parser& parser)

@@ -93,7 +93,7 @@ struct EvaluateInput {
 };
 Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Parser& parser);
 
-/// The `mud-signature` leaf of a MUD document, read with a bounded JSON scan (before the document
+/// The `mud-signature` leaf of a MUD document, read with the bounded JSON model (before the document
 /// is trusted or validated). nullopt when absent or when the text is not JSON.
 std::optional<std::string> findMudSignature(std::string_view document);
 
