@@ -1,8 +1,12 @@
 #include "mudguard/mudparser/Signature.h"
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
+#include <limits>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <openssl/pem.h>
@@ -100,15 +104,209 @@ bool untrustedError(int e)
         || e == X509_V_ERR_CERT_UNTRUSTED || e == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
 }
 
+// ---- a minimal DER reader, to take the certificates out of a SignedData ----
+
+struct Tlv {
+    unsigned char tag = 0;
+    std::string_view all; ///< header and value
+    std::string_view value; ///< contents
+};
+
+/// One definite-length DER element at the start of `in` (single-byte tags only).
+std::optional<Tlv> readTlv(std::string_view in)
+{
+    if (in.size() < 2)
+        return std::nullopt;
+    auto tag = static_cast<unsigned char>(in[0]);
+    if ((tag & 0x1f) == 0x1f)
+        return std::nullopt;
+    std::size_t header = 2;
+    std::size_t length = static_cast<unsigned char>(in[1]);
+    if (length & 0x80) {
+        std::size_t bytes = length & 0x7f;
+        if (bytes == 0 || bytes > 4 || in.size() < 2 + bytes)
+            return std::nullopt; // indefinite (BER) or absurd lengths
+        length = 0;
+        for (std::size_t i = 0; i < bytes; ++i)
+            length = (length << 8) | static_cast<unsigned char>(in[2 + i]);
+        header += bytes;
+    }
+    if (length > in.size() - header)
+        return std::nullopt;
+    return Tlv { tag, in.substr(0, header + length), in.substr(header, length) };
+}
+
+std::string encodeTlv(unsigned char tag, std::string_view value)
+{
+    std::string out(1, static_cast<char>(tag));
+    std::size_t n = value.size();
+    if (n < 0x80) {
+        out += static_cast<char>(n);
+    } else {
+        std::string bytes;
+        for (; n; n >>= 8)
+            bytes.insert(bytes.begin(), static_cast<char>(n & 0xff));
+        out += static_cast<char>(0x80 | bytes.size());
+        out += bytes;
+    }
+    out.append(value);
+    return out;
+}
+
+/// A ContentInfo with SignedData, split into the same structure without its certificate set, and
+/// the certificates (DER). Decoding certificates is the costly part of reading a signature in
+/// OpenSSL 3.0 (the public key goes through the provider decoders), and a maker's certificates
+/// repeat from file to file, so they are decoded once and kept by TrustAnchors. nullopt for
+/// anything unusual; the caller then decodes the signature as it is.
+struct SplitSignature {
+    std::string withoutCertificates;
+    std::vector<std::string_view> certificates;
+};
+
+std::optional<SplitSignature> splitCertificates(std::string_view der)
+{
+    auto outer = readTlv(der);
+    if (!outer || outer->tag != 0x30 || outer->all.size() != der.size())
+        return std::nullopt;
+    auto oid = readTlv(outer->value);
+    if (!oid || oid->tag != 0x06)
+        return std::nullopt;
+    auto rest = outer->value.substr(oid->all.size());
+    auto explicit0 = readTlv(rest);
+    if (!explicit0 || explicit0->tag != 0xa0 || explicit0->all.size() != rest.size())
+        return std::nullopt;
+    auto signedData = readTlv(explicit0->value);
+    if (!signedData || signedData->tag != 0x30 || signedData->all.size() != explicit0->value.size())
+        return std::nullopt;
+    SplitSignature split;
+    std::string kept;
+    bool found = false;
+    for (auto in = signedData->value; !in.empty();) {
+        auto element = readTlv(in);
+        if (!element)
+            return std::nullopt;
+        if (element->tag == 0xa0 && !found) { // certificates [0] IMPLICIT CertificateSet
+            found = true;
+            for (auto certs = element->value; !certs.empty();) {
+                auto cert = readTlv(certs);
+                if (!cert || cert->tag != 0x30)
+                    return std::nullopt; // attribute certificates and the like: not handled here
+                split.certificates.push_back(cert->all);
+                certs.remove_prefix(cert->all.size());
+            }
+        } else {
+            kept.append(element->all);
+        }
+        in.remove_prefix(element->all.size());
+    }
+    if (!found)
+        return std::nullopt;
+    split.withoutCertificates = encodeTlv(0x30, std::string(oid->all) + encodeTlv(0xa0, encodeTlv(0x30, kept)));
+    return split;
+}
+
+std::optional<std::time_t> toTimeT(const ASN1_TIME* t)
+{
+    std::tm tm {};
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return std::nullopt;
+    return timegm(&tm);
+}
+
 } // namespace
 
 std::string SignerIdentity::describe() const { return fmt::format("\"{}\" issued by \"{}\"", subject, issuer); }
+
+namespace {
+
+/// The exact reason a chain did not verify: which certificate, which check.
+SignatureCheck chainFailure(X509_STORE_CTX* ctx, std::chrono::system_clock::time_point at, const SignerIdentity& id)
+{
+    int error = X509_STORE_CTX_get_error(ctx);
+    int depth = X509_STORE_CTX_get_error_depth(ctx);
+    X509* bad = X509_STORE_CTX_get_current_cert(ctx);
+    std::string which = bad
+        ? fmt::format("certificate \"{}\" (chain depth {})", ossl::nameText(X509_get_subject_name(bad)), depth)
+        : fmt::format("chain depth {}", depth);
+    std::string reason = X509_verify_cert_error_string(error);
+    if (error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID) {
+        std::string validity = bad ? fmt::format("valid from {} to {}", ossl::timeText(X509_get0_notBefore(bad)),
+                                   ossl::timeText(X509_get0_notAfter(bad)))
+                                   : std::string("validity unknown");
+        return failure("signature-expired",
+            fmt::format("{}: {}: {}, checked at {}", which, reason, validity, formatRfc3339(at)), id);
+    }
+    if (untrustedError(error)) {
+        std::string issuer
+            = bad && error != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN && error != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+            ? fmt::format(" (issuer \"{}\" is not a trust anchor)", ossl::nameText(X509_get_issuer_name(bad)))
+            : std::string();
+        return failure("signature-untrusted",
+            fmt::format(
+                "the signer's chain does not lead to a configured trust anchor: {}: {}{}", which, reason, issuer),
+            id);
+    }
+    return failure("signature-chain-invalid", fmt::format("{}: {}", which, reason), id);
+}
+
+} // namespace
 
 // ---- TrustAnchors ----
 
 struct TrustAnchors::Impl {
     ossl::X509StorePtr store { X509_STORE_new() };
     std::vector<std::string> subjects;
+
+    // Caches that make a maker's second signature cheap. Both are bounded and thread-safe.
+    static constexpr std::size_t kMaxCertificates = 512;
+    static constexpr std::size_t kMaxChains = 1024;
+    struct Chain {
+        std::time_t validFrom = 0, validUntil = 0; ///< where every certificate of the chain is valid
+        std::vector<std::string> subjects;
+    };
+    std::mutex mutex;
+    std::unordered_map<std::string, ossl::X509Ptr> certificates; ///< by DER
+    std::unordered_map<std::string, Chain> chains; ///< verified chains, by signer fingerprint
+
+    /// The decoded certificate (a new reference), from the cache or decoded now; null when the
+    /// DER is not a certificate.
+    ossl::X509Ptr certificate(std::string_view der)
+    {
+        {
+            std::lock_guard lock(mutex);
+            if (auto it = certificates.find(std::string(der)); it != certificates.end()) {
+                X509_up_ref(it->second.get());
+                return ossl::X509Ptr(it->second.get());
+            }
+        }
+        const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+        ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        if (!cert || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
+            return nullptr;
+        std::lock_guard lock(mutex);
+        if (certificates.size() >= kMaxCertificates)
+            certificates.clear();
+        X509_up_ref(cert.get());
+        certificates.emplace(std::string(der), ossl::X509Ptr(cert.get()));
+        return cert;
+    }
+
+    std::optional<std::vector<std::string>> verifiedChain(const std::string& fingerprint, std::time_t at)
+    {
+        std::lock_guard lock(mutex);
+        auto it = chains.find(fingerprint);
+        if (it == chains.end() || at < it->second.validFrom || at > it->second.validUntil)
+            return std::nullopt;
+        return it->second.subjects;
+    }
+
+    void rememberChain(const std::string& fingerprint, Chain chain)
+    {
+        std::lock_guard lock(mutex);
+        if (chains.size() >= kMaxChains)
+            chains.clear();
+        chains[fingerprint] = std::move(chain);
+    }
 };
 
 TrustAnchors::TrustAnchors()
@@ -162,16 +360,41 @@ SignatureCheck verifySignature(
             fmt::format(
                 "the signature is {} bytes long; at most {} are accepted", der.size(), options.maxSignatureBytes));
 
+    auto& cache = *anchors.m_impl;
     ERR_clear_error();
-    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-    ossl::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
-    if (!cms)
-        return failure("signature-malformed",
-            fmt::format("the signature is not a DER-encoded CMS structure ({})", ossl::drainErrors()));
-    if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
-        return failure("signature-malformed",
-            fmt::format("the signature has {} bytes of trailing data after the CMS structure",
-                reinterpret_cast<const unsigned char*>(der.data()) + der.size() - p));
+    ossl::CmsPtr cms;
+    ossl::X509StackPtr pool(sk_X509_new_null()); // the certificates that came with the signature
+    if (auto split = splitCertificates(der)) {
+        for (auto certDer : split->certificates) {
+            auto cert = cache.certificate(certDer);
+            if (!cert)
+                break;
+            sk_X509_push(pool.get(), cert.release());
+        }
+        const auto* p = reinterpret_cast<const unsigned char*>(split->withoutCertificates.data());
+        const auto* end = p + split->withoutCertificates.size();
+        if (static_cast<std::size_t>(sk_X509_num(pool.get())) == split->certificates.size())
+            cms.reset(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(split->withoutCertificates.size())));
+        if (cms && p != end)
+            cms.reset();
+        if (!cms)
+            pool.reset(sk_X509_new_null());
+        ERR_clear_error();
+    }
+    if (!cms) {
+        const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+        cms.reset(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
+        if (!cms)
+            return failure("signature-malformed",
+                fmt::format("the signature is not a DER-encoded CMS structure ({})", ossl::drainErrors()));
+        if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
+            return failure("signature-malformed",
+                fmt::format("the signature has {} bytes of trailing data after the CMS structure",
+                    reinterpret_cast<const unsigned char*>(der.data()) + der.size() - p));
+        pool.reset(CMS_get1_certs(cms.get()));
+        if (!pool)
+            pool.reset(sk_X509_new_null());
+    }
     ERR_clear_error(); // stray entries after a successful decode
 
     if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed)
@@ -210,7 +433,7 @@ SignatureCheck verifySignature(
         return failure("signature-malformed", "out of memory: " + ossl::drainErrors());
     BIO_push(contentBio.get(), ossl::memoryBio(content).release());
     ERR_clear_error();
-    if (CMS_verify(cms.get(), nullptr, nullptr, contentBio.get(), nullptr, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY)
+    if (CMS_verify(cms.get(), pool.get(), nullptr, contentBio.get(), nullptr, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY)
         != 1) {
         std::vector<int> reasons;
         std::string text = ossl::drainErrors(&reasons);
@@ -236,45 +459,47 @@ SignatureCheck verifySignature(
     X509* signer = sk_X509_value(signers.get(), 0);
     SignerIdentity id = identityOf(signer);
 
-    // Step 2: the signer's chain, with the intermediates embedded in the CMS.
-    ossl::X509StackPtr pool(CMS_get1_certs(cms.get()));
-    ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-    if (!ctx
-        || X509_STORE_CTX_init(ctx.get(), static_cast<X509_STORE*>(anchors.nativeStore()), signer, pool.get()) != 1)
-        return failure("signature-chain-invalid", "cannot set up certificate verification: " + ossl::drainErrors(), id);
-    X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_ANY);
-    X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_X509_STRICT);
-    X509_STORE_CTX_set_verify_cb(ctx.get(), tolerateAnchorQuirks);
+    // Step 2: the signer's chain, with the intermediates embedded in the CMS. A chain verified
+    // before for this signer certificate and these anchors holds wherever all its certificates are
+    // valid (there is no revocation checking to change the answer).
     auto at = options.at.value_or(std::chrono::system_clock::now());
-    X509_STORE_CTX_set_time(ctx.get(), 0, std::chrono::system_clock::to_time_t(at));
-    int verified = X509_verify_cert(ctx.get());
-    ERR_clear_error();
-    if (verified != 1) {
-        int error = X509_STORE_CTX_get_error(ctx.get());
-        int depth = X509_STORE_CTX_get_error_depth(ctx.get());
-        X509* bad = X509_STORE_CTX_get_current_cert(ctx.get());
-        std::string which = bad
-            ? fmt::format("certificate \"{}\" (chain depth {})", ossl::nameText(X509_get_subject_name(bad)), depth)
-            : fmt::format("chain depth {}", depth);
-        std::string reason = X509_verify_cert_error_string(error);
-        if (error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID) {
-            std::string validity = bad ? fmt::format("valid from {} to {}", ossl::timeText(X509_get0_notBefore(bad)),
-                                       ossl::timeText(X509_get0_notAfter(bad)))
-                                       : std::string("validity unknown");
-            return failure("signature-expired",
-                fmt::format("{}: {}: {}, checked at {}", which, reason, validity, formatRfc3339(at)), id);
+    auto atT = std::chrono::system_clock::to_time_t(at);
+    std::vector<std::string> chainSubjects;
+    if (auto known = cache.verifiedChain(id.fingerprint, atT)) {
+        chainSubjects = std::move(*known);
+    } else {
+        ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+        if (!ctx
+            || X509_STORE_CTX_init(ctx.get(), static_cast<X509_STORE*>(anchors.nativeStore()), signer, pool.get()) != 1)
+            return failure(
+                "signature-chain-invalid", "cannot set up certificate verification: " + ossl::drainErrors(), id);
+        X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_ANY);
+        X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_X509_STRICT);
+        X509_STORE_CTX_set_verify_cb(ctx.get(), tolerateAnchorQuirks);
+        X509_STORE_CTX_set_time(ctx.get(), 0, atT);
+        int verified = X509_verify_cert(ctx.get());
+        ERR_clear_error();
+        if (verified != 1)
+            return chainFailure(ctx.get(), at, id);
+        TrustAnchors::Impl::Chain chain;
+        chain.validUntil = std::numeric_limits<std::time_t>::max();
+        bool bounded = true;
+        STACK_OF(X509)* verifiedChain = X509_STORE_CTX_get0_chain(ctx.get());
+        for (int i = 0; verifiedChain && i < sk_X509_num(verifiedChain); ++i) {
+            X509* c = sk_X509_value(verifiedChain, i);
+            chain.subjects.push_back(ossl::nameText(X509_get_subject_name(c)));
+            auto from = toTimeT(X509_get0_notBefore(c));
+            auto until = toTimeT(X509_get0_notAfter(c));
+            if (!from || !until)
+                bounded = false;
+            else {
+                chain.validFrom = std::max(chain.validFrom, *from);
+                chain.validUntil = std::min(chain.validUntil, *until);
+            }
         }
-        if (untrustedError(error)) {
-            std::string issuer = bad && error != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
-                    && error != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
-                ? fmt::format(" (issuer \"{}\" is not a trust anchor)", ossl::nameText(X509_get_issuer_name(bad)))
-                : std::string();
-            return failure("signature-untrusted",
-                fmt::format(
-                    "the signer's chain does not lead to a configured trust anchor: {}: {}{}", which, reason, issuer),
-                id);
-        }
-        return failure("signature-chain-invalid", fmt::format("{}: {}", which, reason), id);
+        chainSubjects = chain.subjects;
+        if (bounded)
+            cache.rememberChain(id.fingerprint, std::move(chain));
     }
 
     // Step 3: RFC 8520 section 13.2 asks for a certificate that allows digital signatures; openssl
@@ -292,9 +517,7 @@ SignatureCheck verifySignature(
     SignatureCheck ok;
     ok.valid = true;
     ok.signer = id;
-    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
-    for (int i = 0; chain && i < sk_X509_num(chain); ++i)
-        ok.chain.push_back(ossl::nameText(X509_get_subject_name(sk_X509_value(chain, i))));
+    ok.chain = std::move(chainSubjects);
     return ok;
 }
 

@@ -243,9 +243,9 @@ UrlResult Url::parse(std::string_view text, std::size_t maxLength)
             return *bad;
         url.m_query = std::string(queryPart);
     }
-    url.m_path = pathPart.empty() ? std::string("/") : removeDotSegments(pathPart);
+    url.m_path = removeDotSegments(pathPart);
     if (url.m_path.empty())
-        url.m_path = "/";
+        url.m_path.push_back('/');
     url.m_text = "https://" + url.authority() + url.target();
     if (url.m_text.size() > maxLength)
         return refuse("url-too-long", fmt::format("the URL is longer than {} characters", maxLength));

@@ -178,6 +178,26 @@ TEST(Signature, ExpiryAndVerificationTime)
     EXPECT_NE(early.message.find("checked at 2001-01-01T00:00:00Z"), std::string::npos) << early.message;
 }
 
+TEST(Signature, RememberedChainsHonourValidityAndAnchors)
+{
+    // The first verification remembers the signer's chain; later ones must still see expiry, other
+    // anchors and other content.
+    auto root = testRoot();
+    auto sig = opensslSign(kContent, "signer");
+    ASSERT_TRUE(verify(kContent, sig, *root).valid);
+    ASSERT_TRUE(verify(kContent, sig, *root).valid);
+    EXPECT_EQ(verify(kContent, sig, *root, "2200-01-01T00:00:00Z").code, "signature-expired");
+    EXPECT_EQ(verify(kContent, sig, *root, "2001-01-01T00:00:00Z").code, "signature-expired");
+    auto other = TrustAnchors::fromPemFiles({TestPki::get().file("other-root.pem")});
+    EXPECT_EQ(verify(kContent, sig, *other).code, "signature-untrusted");
+    auto second = kContent + "\n";
+    EXPECT_TRUE(verify(second, opensslSign(second, "signer"), *root).valid);
+    EXPECT_EQ(verify(second, sig, *root).code, "signature-content-mismatch");
+    auto check = verify(kContent, sig, *root);
+    ASSERT_EQ(check.chain.size(), 3u);
+    EXPECT_EQ(check.chain.front(), "O=Example Maker, CN=Example Maker MUD signer");
+}
+
 TEST(Signature, MudguardSignatureIsAcceptedByOpensslCms)
 {
     const auto& pki = TestPki::get();

@@ -23,8 +23,11 @@ public:
     using Error::Error;
 };
 
-/// Certificates a MUD signer must chain to. Built once, then shared read-only by any number of
-/// threads (an X509_STORE inside).
+struct SignatureCheck;
+struct VerifyOptions;
+
+/// Certificates a MUD signer must chain to. Built once, then shared by any number of threads (an
+/// X509_STORE inside, plus internal caches with their own locking).
 class TrustAnchors {
 public:
     /// Every certificate in each PEM file. Throws SignatureError for an unreadable file or one
@@ -44,6 +47,10 @@ public:
 
 private:
     TrustAnchors();
+    friend SignatureCheck verifySignature(
+        std::string_view, std::string_view, const TrustAnchors&, const VerifyOptions&);
+    /// Besides the store: decoded certificates and verified chains, so that further signatures of
+    /// a known signer cost little (OpenSSL 3.0 decodes public keys slowly).
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };
