@@ -295,9 +295,14 @@ std::string Url::target() const { return m_query ? m_path + "?" + *m_query : m_p
 
 std::string Url::authority() const
 {
-    std::string a = m_hostKind == HostKind::Ipv6 ? "[" + m_host + "]" : m_host;
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about "x" + std::string here.
+    std::string a;
+    if (m_hostKind == HostKind::Ipv6)
+        a.append(1, '[').append(m_host).append(1, ']');
+    else
+        a = m_host;
     if (m_port != 443)
-        a += ":" + std::to_string(m_port);
+        a.append(1, ':').append(std::to_string(m_port));
     return a;
 }
 
