@@ -1,11 +1,12 @@
 // Trust benchmarks: signature verification, the full offline pipeline per file (verify + parse +
 // validate + model) for a ~3.5 KB signed MUD file, and cache-hit lookups. One thread each.
 //
-//   bench_trust [SECONDS_PER_CASE]
+//   bench_trust [--seconds S]   (S seconds per case, default 2)
 //
 // The test PKI is made with tests/trust/make-test-pki.sh (openssl) in a temporary directory.
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -92,7 +93,18 @@ std::string typicalMud(const std::string& url, unsigned aces)
 
 int main(int argc, char** argv)
 {
-    auto perCase = std::chrono::milliseconds(static_cast<long>(1000 * (argc > 1 ? std::atof(argv[1]) : 2.0)));
+    double seconds = 2.0;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = std::atof(argv[++i]);
+        } else if (!std::strcmp(argv[i], "--corpus") && i + 1 < argc) {
+            ++i; // bench/run hands every benchmark the same options; this one needs no corpus
+        } else {
+            std::cerr << "usage: bench_trust [--seconds S]\n";
+            return 2;
+        }
+    }
+    auto perCase = std::chrono::milliseconds(static_cast<long>(1000 * seconds));
     auto work = std::filesystem::temp_directory_path() / fmt::format("mudguard-bench-trust-{}", ::getpid());
     std::filesystem::create_directories(work);
     auto pki = work / "pki";

@@ -202,8 +202,10 @@ private:
                 nodes[p.last].next = id;
             p.last = id;
         }
-        if (nodes[id].removed)
+        if (nodes[id].removed) {
             m_doc.m_duplicates.push_back({ id });
+            m_doc.m_anyRemoved = true;
+        }
         return true;
     }
 
@@ -324,7 +326,7 @@ std::optional<Document> Document::parse(std::string_view source, const Limits& l
     }
 
     Document doc(source);
-    doc.m_nodes.reserve(std::min<std::size_t>(source.size() / 12 + 16, limits.maxJsonValues));
+    doc.m_nodes.reserve(std::min<std::size_t>(source.size() / 8 + 16, limits.maxJsonValues));
     TrackingStream stream(source.data(), source.data() + source.size());
     Builder builder(doc, limits, stream);
     rapidjson::Reader reader;
@@ -451,6 +453,7 @@ void Document::setBool(NodeId id, bool value)
 void Document::remove(NodeId id)
 {
     m_nodes[id].removed = true;
+    m_anyRemoved = true;
     m_modified = true;
 }
 

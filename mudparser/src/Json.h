@@ -95,19 +95,28 @@ public:
     /// no exponent, in range); nullopt otherwise.
     std::optional<std::uint64_t> unsignedValue(NodeId id) const;
 
-    /// Visits the live nodes below and including `from` depth first, in document order. `f(id)`
-    /// returns false to skip the node's children (it may remove the node it is given).
-    template <typename F> void walk(F&& f, NodeId from = 0) const
+    /// Calls `f(id)` for every live object member whose name is module-qualified ("m:name"), in
+    /// document order. A linear scan of the arena (which holds nodes in document order); `f` may
+    /// remove the member it is given, and the scan then skips what was below it.
+    template <typename F> void forEachQualifiedMember(F&& f) const
     {
-        if (from >= m_nodes.size() || m_nodes[from].removed)
-            return;
-        if (!f(from) || m_nodes[from].removed)
-            return;
-        for (NodeId c = firstChild(from); c != kNoNode;) {
-            NodeId next = nextSibling(c);
-            walk(f, c);
-            c = next;
+        for (NodeId id = 1; id < m_nodes.size(); ++id) {
+            const Node& n = m_nodes[id];
+            if (n.key.find(':') == std::string_view::npos || m_nodes[n.parent].type != Type::Object)
+                continue;
+            if (m_anyRemoved && !isLive(id))
+                continue;
+            f(id);
         }
+    }
+
+    /// False when the node or one of its ancestors is removed.
+    bool isLive(NodeId id) const
+    {
+        for (; id != kNoNode; id = m_nodes[id].parent)
+            if (m_nodes[id].removed)
+                return false;
+        return true;
     }
 
     // --- Editing (each marks the document modified) ---
@@ -159,6 +168,7 @@ private:
     std::unordered_map<NodeId, std::string_view> m_originalKeys; ///< members renamed by an edit
     mutable std::vector<std::uint32_t> m_lineStarts; ///< built on first use
     bool m_modified = false;
+    bool m_anyRemoved = false;
 };
 
 /// Line and column of a byte offset of `source` (used before a Document exists).

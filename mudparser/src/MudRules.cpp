@@ -28,17 +28,18 @@ constexpr std::string_view kTransparencyExtension = "transparency";
 constexpr std::array<std::string_view, 2> kTlsModules = { "ietf-mud-tls", "ietf-acl-tls" };
 constexpr std::string_view kTlsExtension = "ietf-mud-tls";
 
+struct LegacyPrefix {
+    std::string_view prefix;
+    std::string_view module;
+};
+
 /// YANG prefixes that real files write where RFC 7951 wants module names.
-const std::unordered_map<std::string_view, std::string_view>& legacyPrefixes()
-{
-    static const std::unordered_map<std::string_view, std::string_view> m = {
-        { "mudtx", "ietf-mud-transparency" },
-        { "acl", "ietf-access-control-list" },
-        { "acldns", "ietf-acldns" },
-        { "mud", "ietf-mud" },
-    };
-    return m;
-}
+constexpr std::array<LegacyPrefix, 4> kLegacyPrefixes = { {
+    { "mudtx", "ietf-mud-transparency" },
+    { "acl", "ietf-access-control-list" },
+    { "acldns", "ietf-acldns" },
+    { "mud", "ietf-mud" },
+} };
 
 Severity legacySeverity(Mode mode) { return mode == Mode::Strict ? Severity::Error : Severity::Warning; }
 
@@ -157,22 +158,19 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
     const NodeId root = doc.root();
 
     // Prefixes in place of module names, anywhere.
-    const auto& prefixes = legacyPrefixes();
-    doc.walk([&](NodeId id) {
+    doc.forEachQualifiedMember([&](NodeId id) {
         const json::Node& n = doc[id];
-        if (n.parent == kNoNode || doc[n.parent].type != json::Type::Object)
-            return true;
         std::string_view module = moduleOf(n.key);
-        auto it = prefixes.find(module);
-        if (it == prefixes.end())
-            return true;
-        std::string fixed = fmt::format("{}{}", it->second, n.key.substr(module.size()));
+        auto it = std::find_if(
+            kLegacyPrefixes.begin(), kLegacyPrefixes.end(), [&](const LegacyPrefix& p) { return p.prefix == module; });
+        if (it == kLegacyPrefixes.end())
+            return;
+        std::string fixed = fmt::format("{}{}", it->module, n.key.substr(module.size()));
         sink.at(id, sev, codes::kLegacyModulePrefix,
             fmt::format("\"{}\" uses the YANG prefix \"{}\" where JSON needs the module name: \"{}\" (RFC 7951 "
                         "section 4){}",
                 n.key, module, fixed, lenientNote(mode)));
         doc.rename(id, std::move(fixed));
-        return true;
     });
 
     // The draft name of the ACL container.
@@ -244,19 +242,17 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
         = [&](std::string_view name) { return std::find(declared.begin(), declared.end(), name) != declared.end(); };
     const Severity undeclared = mode == Mode::Strict ? Severity::Error : Severity::Warning;
 
-    doc.walk([&](NodeId id) {
+    doc.forEachQualifiedMember([&](NodeId id) {
         const json::Node& n = doc[id];
-        if (n.parent == kNoNode || doc[n.parent].type != json::Type::Object)
-            return true;
         std::string_view module = moduleOf(n.key);
-        if (module.empty() || std::find(kCoreModules.begin(), kCoreModules.end(), module) != kCoreModules.end())
-            return true;
+        if (std::find(kCoreModules.begin(), kCoreModules.end(), module) != kCoreModules.end())
+            return;
         if (module == kTransparencyModule) {
             if (!isDeclared(kTransparencyExtension))
                 sink.at(id, undeclared, codes::kExtensionUndeclared,
                     fmt::format("\"{}\" is data of the \"{}\" extension, which \"extensions\" does not list", n.key,
                         kTransparencyExtension));
-            return false;
+            return;
         }
         if (std::find(kTlsModules.begin(), kTlsModules.end(), module) != kTlsModules.end()) {
             if (isDeclared(kTlsExtension))
@@ -269,7 +265,7 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
                         kTlsExtension));
             opaque.push_back(OpaqueExtension { std::string(module), doc.compact(id), doc.pathOf(id) });
             doc.remove(id);
-            return false;
+            return;
         }
         auto covering = std::find_if(
             declared.begin(), declared.end(), [&](std::string_view d) { return extensionCovers(d, module); });
@@ -283,7 +279,6 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
                             "entry of \"extensions\" declares",
                     n.key, module));
         doc.remove(id);
-        return false;
     });
 }
 

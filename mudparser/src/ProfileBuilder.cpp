@@ -188,7 +188,8 @@ private:
         Ace e;
         e.name = str(node, "name").value_or("");
         NodeId actions = m_doc.memberLocal(node, "actions");
-        std::string_view fwd = withoutModule(str(actions, "forwarding").value_or("drop"));
+        std::string forwarding = str(actions, "forwarding").value_or("drop");
+        std::string_view fwd = withoutModule(forwarding);
         e.action = fwd == "accept" ? Action::Accept : fwd == "reject" ? Action::Reject : Action::Drop;
         e.logSyslog = withoutModule(str(actions, "logging").value_or("")) == "log-syslog";
         m_aceName = e.name;

@@ -45,16 +45,4 @@ Diagnostic& Sink::atOffset(
     return add(std::move(d));
 }
 
-bool Sink::hasErrorAt(std::string_view path) const
-{
-    for (const auto& d : m_report.diagnostics) {
-        if (d.severity != Severity::Error || d.path.size() < path.size())
-            continue;
-        if (std::string_view(d.path).substr(0, path.size()) == path
-            && (d.path.size() == path.size() || d.path[path.size()] == '/' || d.path[path.size()] == '['))
-            return true;
-    }
-    return false;
-}
-
 } // namespace mudguard::mudparser

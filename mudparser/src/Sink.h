@@ -33,8 +33,6 @@ public:
     Diagnostic& add(Diagnostic d);
 
     bool hasErrors() const { return m_report.hasErrors(); }
-    /// True when an error is already reported for `path` or for a node below it.
-    bool hasErrorAt(std::string_view path) const;
 
 private:
     Report& m_report;
