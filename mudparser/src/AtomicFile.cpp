@@ -131,6 +131,14 @@ std::optional<std::string> readWholeFile(const std::filesystem::path& path)
     return out;
 }
 
+void createDirectories(const std::filesystem::path& dir, const char* what)
+{
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+        throw Error(fmt::format("cannot create {} {}: {}", what, dir.string(), ec.message()));
+}
+
 bool isTemporaryFile(const std::filesystem::path& path)
 {
     auto name = path.filename().string();

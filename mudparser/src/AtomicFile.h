@@ -20,6 +20,10 @@ void appendLine(const std::filesystem::path& path, std::string_view line);
 /// cannot be read.
 std::optional<std::string> readWholeFile(const std::filesystem::path& path);
 
+/// Creates `dir` (and its parents) when missing. Throws mudparser::Error naming `what` ("the cache
+/// directory") on failure.
+void createDirectories(const std::filesystem::path& dir, const char* what);
+
 /// True for the temporary files writeFileAtomically leaves behind when interrupted.
 bool isTemporaryFile(const std::filesystem::path& path);
 

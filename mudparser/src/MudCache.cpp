@@ -195,10 +195,8 @@ std::optional<CacheEntry> decodeCacheEntry(const std::string& bytes, std::string
 MudCache::MudCache(std::filesystem::path dir)
     : m_dir(std::move(dir))
 {
+    detail::createDirectories(m_dir, "the cache directory");
     std::error_code ec;
-    std::filesystem::create_directories(m_dir, ec);
-    if (ec)
-        throw Error(fmt::format("cannot create the cache directory {}: {}", m_dir.string(), ec.message()));
     std::vector<std::filesystem::path> files;
     for (const auto& item : std::filesystem::directory_iterator(m_dir, ec))
         files.push_back(item.path());

@@ -43,10 +43,7 @@ std::string eventLine(const char* event, const std::string& authority, const std
 FileSignerRegistry::FileSignerRegistry(std::filesystem::path dir)
     : m_dir(std::move(dir))
 {
-    std::error_code ec;
-    std::filesystem::create_directories(m_dir, ec);
-    if (ec)
-        throw Error(fmt::format("cannot create the state directory {}: {}", m_dir.string(), ec.message()));
+    detail::createDirectories(m_dir, "the state directory");
 
     if (auto text = detail::readWholeFile(m_dir / kSignersFile)) {
         rapidjson::Document doc;

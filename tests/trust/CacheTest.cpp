@@ -8,9 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "TrustTestSupport.h"
 #include "mudguard/mudparser/MudCache.h"
 #include "mudguard/mudparser/SignerRegistry.h"
+
+#include "TrustTestSupport.h"
 
 using namespace mudguard::mudparser;
 using namespace mudguard::test;
@@ -31,7 +32,7 @@ CacheEntry entry(const std::string& url, std::string body, SysClock::time_point 
     e.fetchedAt = at;
     e.verifiedAt = at;
     e.cacheValidityHours = hours;
-    e.signer = SignerIdentity{"CN=signer", "CN=ca", "00ff", "2030-01-01T00:00:00Z"};
+    e.signer = SignerIdentity { "CN=signer", "CN=ca", "00ff", "2030-01-01T00:00:00Z" };
     return e;
 }
 
@@ -46,7 +47,7 @@ std::size_t countFiles(const std::filesystem::path& dir, const std::string& suff
 
 SignerIdentity signer(const std::string& cn, const std::string& fingerprint)
 {
-    return SignerIdentity{"CN=" + cn, "CN=Maker CA", fingerprint, "2030-01-01T00:00:00Z"};
+    return SignerIdentity { "CN=" + cn, "CN=Maker CA", fingerprint, "2030-01-01T00:00:00Z" };
 }
 
 } // namespace
@@ -219,5 +220,5 @@ TEST(SignerRegistry, DamagedFileIsNotSilentlyForgotten)
 {
     TempDir dir("mudguard-signers");
     writeFile(dir.path() / "signers.json", "{\"signers\": [ {\"authority\": ");
-    EXPECT_THROW(FileSignerRegistry{dir.path()}, Error);
+    EXPECT_THROW(FileSignerRegistry { dir.path() }, Error);
 }

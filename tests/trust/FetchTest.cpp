@@ -9,9 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "TrustTestSupport.h"
 #include "mudguard/Config.h"
 #include "mudguard/mudparser/Fetcher.h"
+
+#include "TrustTestSupport.h"
 
 using namespace mudguard::mudparser;
 using namespace mudguard::test;
@@ -37,19 +38,20 @@ HttpReply redirect(int status, const std::string& location)
 class FetchTest : public ::testing::Test {
 protected:
     const TestPki& pki = TestPki::get();
-    TlsTestServer server{pki.file("server-chain.pem"), pki.file("server.key")};
-    std::shared_ptr<StaticResolver> resolver = std::make_shared<StaticResolver>(std::map<std::string, std::vector<IpAddress>>{
-        {"mud.test", {*IpAddress::parse("127.0.0.1")}},
-        {"wrong.test", {*IpAddress::parse("127.0.0.1")}},
-        {"rebind.test", {*IpAddress::parse("203.0.113.7"), *IpAddress::parse("127.0.0.1")}},
-        {"third.test", {*IpAddress::parse("127.0.0.3")}},
-    });
+    TlsTestServer server { pki.file("server-chain.pem"), pki.file("server.key") };
+    std::shared_ptr<StaticResolver> resolver
+        = std::make_shared<StaticResolver>(std::map<std::string, std::vector<IpAddress>> {
+            { "mud.test", { *IpAddress::parse("127.0.0.1") } },
+            { "wrong.test", { *IpAddress::parse("127.0.0.1") } },
+            { "rebind.test", { *IpAddress::parse("203.0.113.7"), *IpAddress::parse("127.0.0.1") } },
+            { "third.test", { *IpAddress::parse("127.0.0.3") } },
+        });
     const std::string mud = sampleMud("https://mud.test/dev");
 
     FetchConfig config()
     {
         FetchConfig c;
-        c.caFiles = {pki.file("root.pem")};
+        c.caFiles = { pki.file("root.pem") };
         c.deadline = 10s;
         c.hostRequestsPerSecond = 0;
         return c;
@@ -60,7 +62,7 @@ protected:
     }
     FetchResult get(const std::string& target, FetchKind kind = FetchKind::MudFile)
     {
-        return fetcher(config())->fetch({server.url("mud.test", target), kind, std::nullopt, std::nullopt});
+        return fetcher(config())->fetch({ server.url("mud.test", target), kind, std::nullopt, std::nullopt });
     }
 };
 
@@ -90,7 +92,7 @@ TEST_F(FetchTest, UnknownCaIsRefused)
 {
     TlsTestServer other(pki.file("other-server.pem"), pki.file("server.key"));
     other.serve("/dev", mud);
-    auto r = fetcher(config())->fetch({other.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto r = fetcher(config())->fetch({ other.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(r.code, "fetch-tls-certificate");
     EXPECT_NE(r.message.find("unable to get local issuer certificate"), std::string::npos) << r.message;
     EXPECT_EQ(other.requestCount("/dev"), 0u);
@@ -101,14 +103,14 @@ TEST_F(FetchTest, SystemStoreAloneDoesNotTrustAPrivateRoot)
     server.serve("/dev", mud);
     auto c = config();
     c.caFiles.clear();
-    auto r = fetcher(c)->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto r = fetcher(c)->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(r.code, "fetch-tls-certificate");
 }
 
 TEST_F(FetchTest, WrongHostNameIsRefused)
 {
     server.serve("/dev", mud);
-    auto r = fetcher(config())->fetch({server.url("wrong.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto r = fetcher(config())->fetch({ server.url("wrong.test", "/dev"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(r.code, "fetch-tls-hostname");
     EXPECT_NE(r.message.find("is not valid for the name wrong.test"), std::string::npos) << r.message;
     EXPECT_EQ(server.requestCount("/dev"), 0u);
@@ -118,9 +120,19 @@ TEST_F(FetchTest, ExpiredServerCertificateIsRefused)
 {
     TlsTestServer expired(pki.file("server-expired-chain.pem"), pki.file("server.key"));
     expired.serve("/dev", mud);
-    auto r = fetcher(config())->fetch({expired.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto r = fetcher(config())->fetch({ expired.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(r.code, "fetch-tls-certificate");
     EXPECT_NE(r.message.find("certificate has expired on 2020-02-01T00:00:00Z"), std::string::npos) << r.message;
+}
+
+TEST_F(FetchTest, Tls11IsRefused)
+{
+    server.serve("/dev", mud);
+    server.allowOnlyTls11();
+    auto r = get("/dev");
+    EXPECT_EQ(r.code, "fetch-tls-handshake");
+    EXPECT_NE(r.message.find("the TLS handshake with mud.test (127.0.0.1 port"), std::string::npos) << r.message;
+    EXPECT_EQ(server.requestCount("/dev"), 0u);
 }
 
 TEST_F(FetchTest, RedirectToHttpIsRefused)
@@ -191,7 +203,7 @@ TEST_F(FetchTest, DeadlineStopsAServerThatTricklesHeaders)
     auto c = config();
     c.deadline = 1s;
     c.ioTimeout = 5s;
-    auto r = fetcher(c)->fetch({server.url("mud.test", "/slow"), FetchKind::MudFile, {}, {}});
+    auto r = fetcher(c)->fetch({ server.url("mud.test", "/slow"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(r.code, "fetch-deadline");
     EXPECT_EQ(r.message, "no complete answer from mud.test (127.0.0.1) within the 1 s deadline");
 }
@@ -230,7 +242,7 @@ TEST_F(FetchTest, ContentTypeIsChecked)
     EXPECT_EQ(get("/none").code, "fetch-content-type");
     auto strict = config();
     strict.acceptPlainJson = false;
-    EXPECT_EQ(fetcher(strict)->fetch({server.url("mud.test", "/json"), FetchKind::MudFile, {}, {}}).code,
+    EXPECT_EQ(fetcher(strict)->fetch({ server.url("mud.test", "/json"), FetchKind::MudFile, {}, {} }).code,
         "fetch-content-type");
     // Signatures come as whatever the server calls DER; their content is verified anyway.
     EXPECT_TRUE(get("/html", FetchKind::Signature).ok());
@@ -251,21 +263,21 @@ TEST_F(FetchTest, CompressedBodiesAreRefused)
 TEST_F(FetchTest, PrivateAddressTargetsAreRefusedWithoutConnecting)
 {
     server.serve("/dev", mud);
-    auto guarded = fetcher(config(), AddressPolicy{});
-    auto byName = guarded->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto guarded = fetcher(config(), AddressPolicy {});
+    auto byName = guarded->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(byName.code, "fetch-forbidden-address");
     EXPECT_EQ(byName.message,
         "mud.test resolves to 127.0.0.1: 127.0.0.1 is a loopback address; no connection was made (an admin can allow "
         "it in the fetch allowlist)");
-    EXPECT_EQ(guarded->fetch({server.url("127.0.0.1", "/dev"), FetchKind::MudFile, {}, {}}).code,
+    EXPECT_EQ(guarded->fetch({ server.url("127.0.0.1", "/dev"), FetchKind::MudFile, {}, {} }).code,
         "fetch-forbidden-address");
-    EXPECT_EQ(guarded->fetch({server.url("[::1]", "/dev"), FetchKind::MudFile, {}, {}}).code,
-        "fetch-forbidden-address");
-    EXPECT_EQ(guarded->fetch({server.url("[::ffff:127.0.0.1]", "/dev"), FetchKind::MudFile, {}, {}}).code,
+    EXPECT_EQ(
+        guarded->fetch({ server.url("[::1]", "/dev"), FetchKind::MudFile, {}, {} }).code, "fetch-forbidden-address");
+    EXPECT_EQ(guarded->fetch({ server.url("[::ffff:127.0.0.1]", "/dev"), FetchKind::MudFile, {}, {} }).code,
         "fetch-forbidden-address");
     // A name with a public and an internal address is refused as a whole.
     auto rebind = fetcher(config(), allow("203.0.113.0/24"));
-    EXPECT_EQ(rebind->fetch({server.url("rebind.test", "/dev"), FetchKind::MudFile, {}, {}}).code,
+    EXPECT_EQ(rebind->fetch({ server.url("rebind.test", "/dev"), FetchKind::MudFile, {}, {} }).code,
         "fetch-forbidden-address");
     // The router's LAN counts too.
     LocalNetworks lan;
@@ -273,8 +285,8 @@ TEST_F(FetchTest, PrivateAddressTargetsAreRefusedWithoutConnecting)
     AddressPolicy open;
     open.refusePrivate = false;
     auto router = std::make_unique<Fetcher>(config(), std::make_shared<AddressGuard>(open, lan), resolver);
-    EXPECT_EQ(router->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}}).code,
-        "fetch-forbidden-address");
+    EXPECT_EQ(
+        router->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} }).code, "fetch-forbidden-address");
 
     EXPECT_EQ(server.accepted(), 0u);
     EXPECT_EQ(guarded->stats().connections, 0u);
@@ -285,7 +297,8 @@ TEST_F(FetchTest, RedirectToAForbiddenAddressIsRefusedWithoutConnecting)
     TlsTestServer internal(pki.file("server-chain.pem"), pki.file("server.key"), "127.0.0.2");
     internal.serve("/dev", mud);
     server.route("/r", [&](const HttpRequest&) { return redirect(302, internal.url("127.0.0.2", "/dev")); });
-    auto r = fetcher(config(), allow("127.0.0.1/32"))->fetch({server.url("mud.test", "/r"), FetchKind::MudFile, {}, {}});
+    auto r
+        = fetcher(config(), allow("127.0.0.1/32"))->fetch({ server.url("mud.test", "/r"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(r.code, "fetch-forbidden-address");
     EXPECT_EQ(server.accepted(), 1u);
     EXPECT_EQ(internal.accepted(), 0u);
@@ -297,7 +310,8 @@ TEST_F(FetchTest, ConnectsToTheAddressThatWasChecked)
     // fail, and a connection anywhere else would not reach this server.
     TlsTestServer third(pki.file("server-chain.pem"), pki.file("server.key"), "127.0.0.3");
     third.serve("/dev", mud);
-    auto r = fetcher(config(), allow("127.0.0.3/32"))->fetch({third.url("third.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto r = fetcher(config(), allow("127.0.0.3/32"))
+                 ->fetch({ third.url("third.test", "/dev"), FetchKind::MudFile, {}, {} });
     // The certificate names mud.test, not third.test: the handshake reached the checked address.
     EXPECT_EQ(r.code, "fetch-tls-hostname");
     EXPECT_EQ(r.address, "127.0.0.3");
@@ -305,8 +319,9 @@ TEST_F(FetchTest, ConnectsToTheAddressThatWasChecked)
     EXPECT_EQ(server.accepted(), 0u);
 
     resolver = std::make_shared<StaticResolver>(
-        std::map<std::string, std::vector<IpAddress>>{{"mud.test", {*IpAddress::parse("127.0.0.3")}}});
-    auto ok = fetcher(config(), allow("127.0.0.3/32"))->fetch({third.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}});
+        std::map<std::string, std::vector<IpAddress>> { { "mud.test", { *IpAddress::parse("127.0.0.3") } } });
+    auto ok = fetcher(config(), allow("127.0.0.3/32"))
+                  ->fetch({ third.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
     ASSERT_TRUE(ok.ok()) << ok.message;
     EXPECT_EQ(third.requests().back().local, "127.0.0.3");
 }
@@ -314,7 +329,7 @@ TEST_F(FetchTest, ConnectsToTheAddressThatWasChecked)
 TEST_F(FetchTest, ConnectionRefusedAndUnknownNames)
 {
     int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
+    sockaddr_in sa {};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ::bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
@@ -322,19 +337,20 @@ TEST_F(FetchTest, ConnectionRefusedAndUnknownNames)
     ::getsockname(s, reinterpret_cast<sockaddr*>(&sa), &len);
     ::close(s); // nothing listens there now
     auto f = fetcher(config());
-    auto refused = f->fetch({"https://mud.test:" + std::to_string(ntohs(sa.sin_port)) + "/dev", FetchKind::MudFile, {}, {}});
+    auto refused
+        = f->fetch({ "https://mud.test:" + std::to_string(ntohs(sa.sin_port)) + "/dev", FetchKind::MudFile, {}, {} });
     EXPECT_EQ(refused.code, "fetch-connect");
-    auto unknown = f->fetch({"https://nowhere.test/dev", FetchKind::MudFile, {}, {}});
+    auto unknown = f->fetch({ "https://nowhere.test/dev", FetchKind::MudFile, {}, {} });
     EXPECT_EQ(unknown.code, "fetch-dns");
     EXPECT_EQ(unknown.message, "cannot resolve nowhere.test: unknown host");
-    EXPECT_EQ(f->fetch({"http://mud.test/dev", FetchKind::MudFile, {}, {}}).code, "url-scheme");
+    EXPECT_EQ(f->fetch({ "http://mud.test/dev", FetchKind::MudFile, {}, {} }).code, "url-scheme");
 }
 
 TEST_F(FetchTest, SystemResolverFindsLocalhost)
 {
     server.serve("/dev", mud);
     auto f = std::make_unique<Fetcher>(config(), std::make_shared<AddressGuard>(allow("127.0.0.0/8")));
-    auto r = f->fetch({server.url("localhost", "/dev"), FetchKind::MudFile, {}, {}});
+    auto r = f->fetch({ server.url("localhost", "/dev"), FetchKind::MudFile, {}, {} });
     ASSERT_TRUE(r.ok()) << r.message;
     EXPECT_EQ(r.address, "127.0.0.1");
 }
@@ -356,7 +372,9 @@ TEST_F(FetchTest, ConcurrentCallersShareOneFetch)
     std::vector<FetchResult> results(4);
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; ++i)
-        threads.emplace_back([&, i] { results[i] = f->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}}); });
+        threads.emplace_back([&, i] {
+            results[i] = f->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
+        });
     bool joined = waitFor([&] { return f->stats().shared == 3 && server.requestCount("/dev") == 1; }, 10s);
     {
         std::lock_guard lock(m);
@@ -381,19 +399,20 @@ TEST_F(FetchTest, RequestsToOneHostAreRateLimited)
     c.hostBurst = 1;
     c.deadline = 1s;
     auto f = fetcher(c);
-    EXPECT_TRUE(f->fetch({server.url("mud.test", "/a"), FetchKind::MudFile, {}, {}}).ok());
-    auto second = f->fetch({server.url("mud.test", "/b"), FetchKind::MudFile, {}, {}});
+    EXPECT_TRUE(f->fetch({ server.url("mud.test", "/a"), FetchKind::MudFile, {}, {} }).ok());
+    auto second = f->fetch({ server.url("mud.test", "/b"), FetchKind::MudFile, {}, {} });
     EXPECT_EQ(second.code, "fetch-rate-limited");
     EXPECT_EQ(server.requestCount("/b"), 0u);
     // Another host has its own budget.
-    EXPECT_FALSE(f->fetch({server.url("wrong.test", "/b"), FetchKind::MudFile, {}, {}}).code == "fetch-rate-limited");
+    EXPECT_FALSE(f->fetch({ server.url("wrong.test", "/b"), FetchKind::MudFile, {}, {} }).code == "fetch-rate-limited");
 }
 
 TEST_F(FetchTest, ConditionalRequests)
 {
     server.route("/dev", [&](const HttpRequest& req) {
         HttpReply r;
-        if (req.header("if-none-match") == "\"v1\"" || req.header("if-modified-since") == "Wed, 01 May 2024 10:00:00 GMT") {
+        if (req.header("if-none-match") == "\"v1\""
+            || req.header("if-modified-since") == "Wed, 01 May 2024 10:00:00 GMT") {
             r.status = 304;
             r.headers.emplace_back("ETag", "\"v1\"");
             return r;
@@ -405,14 +424,14 @@ TEST_F(FetchTest, ConditionalRequests)
         return r;
     });
     auto f = fetcher(config());
-    auto first = f->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {}});
+    auto first = f->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, {}, {} });
     ASSERT_TRUE(first.ok());
     EXPECT_EQ(first.etag, "\"v1\"");
     EXPECT_EQ(first.lastModified, "Wed, 01 May 2024 10:00:00 GMT");
-    auto again = f->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, first.etag, std::nullopt});
+    auto again = f->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, first.etag, std::nullopt });
     EXPECT_EQ(again.status, FetchResult::Status::NotModified);
     EXPECT_TRUE(again.body.empty());
-    auto since = f->fetch({server.url("mud.test", "/dev"), FetchKind::MudFile, std::nullopt, first.lastModified});
+    auto since = f->fetch({ server.url("mud.test", "/dev"), FetchKind::MudFile, std::nullopt, first.lastModified });
     EXPECT_EQ(since.status, FetchResult::Status::NotModified);
     EXPECT_EQ(server.requests().back().header("if-modified-since"), first.lastModified);
 }
@@ -420,6 +439,6 @@ TEST_F(FetchTest, ConditionalRequests)
 TEST_F(FetchTest, UnreadableCaFileIsAConfigurationError)
 {
     auto c = config();
-    c.caFiles = {pki.file("does-not-exist.pem")};
+    c.caFiles = { pki.file("does-not-exist.pem") };
     EXPECT_THROW(fetcher(c), FetchError);
 }

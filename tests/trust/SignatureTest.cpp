@@ -188,7 +188,7 @@ TEST(Signature, RememberedChainsHonourValidityAndAnchors)
     ASSERT_TRUE(verify(kContent, sig, *root).valid);
     EXPECT_EQ(verify(kContent, sig, *root, "2200-01-01T00:00:00Z").code, "signature-expired");
     EXPECT_EQ(verify(kContent, sig, *root, "2001-01-01T00:00:00Z").code, "signature-expired");
-    auto other = TrustAnchors::fromPemFiles({TestPki::get().file("other-root.pem")});
+    auto other = TrustAnchors::fromPemFiles({ TestPki::get().file("other-root.pem") });
     EXPECT_EQ(verify(kContent, sig, *other).code, "signature-untrusted");
     auto second = kContent + "\n";
     EXPECT_TRUE(verify(second, opensslSign(second, "signer"), *root).valid);

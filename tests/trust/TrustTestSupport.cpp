@@ -145,6 +145,15 @@ std::string TlsTestServer::url(const std::string& host, const std::string& targe
     return "https://" + host + ":" + std::to_string(m_port) + target;
 }
 
+void TlsTestServer::allowOnlyTls11()
+{
+    auto* ctx = static_cast<SSL_CTX*>(m_ctx);
+    SSL_CTX_set_security_level(ctx, 0);
+    SSL_CTX_set_cipher_list(ctx, "DEFAULT@SECLEVEL=0");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_1_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_1_VERSION);
+}
+
 void TlsTestServer::route(const std::string& target, Handler handler)
 {
     std::lock_guard lock(m_mutex);

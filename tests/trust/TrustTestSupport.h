@@ -71,6 +71,9 @@ public:
     /// "https://<host>:<port><target>"
     std::string url(const std::string& host, const std::string& target) const;
 
+    /// Speaks TLS 1.1 only from now on (a server a MUD manager must refuse).
+    void allowOnlyTls11();
+
     void route(const std::string& target, Handler handler);
     /// A 200 reply with this body and content type.
     void serve(const std::string& target, std::string body, std::string contentType = "application/mud+json");
