@@ -1,11 +1,22 @@
 #include "cli/Commands.h"
 
+#include "cli/FetchCommand.h"
+#include "cli/HookCommand.h"
+#include "cli/ShowCommand.h"
+#include "cli/SignCommand.h"
+#include "cli/ValidateCommand.h"
+#include "cli/VerifyCommand.h"
+
 namespace mudguard::controller::cli {
 
 void registerCommands(CLI::App& app, CommandContext& ctx)
 {
-    (void)app;
-    (void)ctx;
+    registerValidateCommand(app, ctx);
+    registerShowCommand(app, ctx);
+    registerFetchCommand(app, ctx);
+    registerVerifyCommand(app, ctx);
+    registerSignCommand(app, ctx);
+    registerHookCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli
