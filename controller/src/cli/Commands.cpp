@@ -2,10 +2,8 @@
 
 namespace mudguard::controller::cli {
 
-void registerCommands(CLI::App& app, CommandContext& ctx)
-{
-    (void)app;
-    (void)ctx;
-}
+void registerCompileCommand(CLI::App& app, CommandContext& ctx);
+
+void registerCommands(CLI::App& app, CommandContext& ctx) { registerCompileCommand(app, ctx); }
 
 } // namespace mudguard::controller::cli
