@@ -178,6 +178,14 @@ Family checkRule(const Rule& r)
         if ((*s)->kind != SetRef::Kind::LocalNetworks && (*s)->key.empty())
             throw CompileError(n, fmt::format("a {} match without a name", toString((*s)->kind)));
     }
+    if (r.ethertype) {
+        bool ip4 = *r.ethertype == ir::kEthIp, ip6 = *r.ethertype == ir::kEthIp6;
+        if (!ip4 && !ip6 && (fam != Family::Any || r.protocol))
+            throw CompileError(n, fmt::format("ethertype 0x{:04x} carries no IP traffic to match", *r.ethertype));
+        if ((ip4 && fam == Family::Ipv6) || (ip6 && fam == Family::Ipv4))
+            throw CompileError(
+                n, fmt::format("ethertype 0x{:04x} contradicts the rule's address family", *r.ethertype));
+    }
     return fam;
 }
 
@@ -205,13 +213,18 @@ public:
             out.push_back(mac(Field::EtherSaddr, *r.srcMac));
         if (r.srcSet && isMacSet(*r.srcSet))
             out.push_back(setLookup(Field::EtherSaddr, names::classSet(*r.srcSet, KeyType::EtherAddr)));
-        if (r.ethertype)
-            out.push_back(field(Field::EtherType, *r.ethertype));
-
         // Network layer, in header order.
         std::uint8_t proto = l4proto(r, fam);
         // icmp implies the address family (and nft drops an explicit guard before it).
         bool icmp = r.icmpType || r.icmpCode || proto == 1 || proto == 58;
+        bool networkFields = icmp || (fam != Family::Any && hasNetworkFields(r));
+        // An IP ethertype is implied by network-layer fields (nft would list it as their
+        // dependency); without them it stands for the family guard.
+        bool ethertypeImpliesFamily = r.ethertype
+            && ((*r.ethertype == ir::kEthIp && fam == Family::Ipv4)
+                || (*r.ethertype == ir::kEthIp6 && fam == Family::Ipv6));
+        if (r.ethertype && !(networkFields && ethertypeImpliesFamily))
+            out.push_back(field(Field::EtherType, *r.ethertype));
         std::size_t before = out.size();
         if (fam == Family::Ipv4) {
             if (r.dscp)
@@ -231,7 +244,7 @@ public:
             addPeer(out, r.dstNet, r.dstSet, Field::Ip6Daddr, KeyType::Ipv6Addr);
         }
         // A family-specific rule with nothing that implies the family says so explicitly.
-        if (fam != Family::Any && out.size() == before && !icmp) {
+        if (fam != Family::Any && out.size() == before && !icmp && !ethertypeImpliesFamily) {
             if (inet)
                 out.insert(out.begin() + static_cast<long>(before),
                     field(Field::MetaNfproto, fam == Family::Ipv4 ? ir::kNfprotoIpv4 : ir::kNfprotoIpv6));
@@ -306,6 +319,12 @@ public:
 
 private:
     bool initiatorSide(Initiator by) const { return (m_dir == Direction::FromDevice) == (by == Initiator::Device); }
+
+    bool hasNetworkFields(const Rule& r) const
+    {
+        return r.dscp || r.ttl || r.flowLabel || r.srcNet || r.dstNet || (r.srcSet && !isMacSet(*r.srcSet))
+            || (r.dstSet && !isMacSet(*r.dstSet));
+    }
 
     static std::uint8_t l4proto(const Rule& r, Family fam)
     {

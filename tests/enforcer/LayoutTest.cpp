@@ -76,6 +76,16 @@ TEST(Layout, RefusesInexpressibleRulesNamingThem)
     v4icmp6.protocol = 58;
     expectRefused(v4icmp6, "contradicts");
 
+    Rule arpTcp;
+    arpTcp.ethertype = 0x0806;
+    arpTcp.protocol = 6;
+    expectRefused(arpTcp, "carries no IP");
+
+    Rule ip4v6;
+    ip4v6.ethertype = 0x0800;
+    ip4v6.family = Family::Ipv6;
+    expectRefused(ip4v6, "contradicts");
+
     Rule noKey;
     noKey.dstSet = SetRef { SetRef::Kind::DnsName, "" };
     expectRefused(noKey, "without a name");
