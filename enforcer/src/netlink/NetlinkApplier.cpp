@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -283,13 +284,22 @@ public:
 
     bool drainEvents() override
     {
+        bool pending = std::exchange(m_foreignPending, false);
+        return readEvents(true) || pending;
+    }
+
+private:
+    /// Reads every queued event; true when one shows another process changing mudguard's
+    /// tables (or, with `overrunIsForeign`, when events were lost).
+    bool readEvents(bool overrunIsForeign)
+    {
         bool foreign = false;
         std::vector<char> buf(kRecvBuffer);
         while (true) {
             ssize_t n = recv(eventFd(), buf.data(), buf.size(), MSG_DONTWAIT);
             if (n < 0) {
                 if (errno == ENOBUFS) {
-                    foreign = true; // events were lost: assume the worst
+                    foreign = foreign || overrunIsForeign; // events were lost: assume the worst
                     continue;
                 }
                 break;
@@ -302,7 +312,6 @@ public:
         return foreign;
     }
 
-private:
     static void forceBuffer(mnl_socket* s, int option, int size)
     {
         setsockopt(mnl_socket_get_fd(s), SOL_SOCKET, option, &size, sizeof size);
@@ -453,8 +462,8 @@ private:
     void discardOwnEvents()
     {
         // Our own batch's notifications are already queued: drop them now, but remember a
-        // foreign change that arrived before them.
-        if (drainEvents())
+        // foreign change that arrived before them. An overrun here is our own batch's doing.
+        if (readEvents(false))
             m_foreignPending = true;
     }
 
@@ -631,14 +640,6 @@ private:
     std::uint32_t m_seq = 0;
     std::size_t m_sndbuf = 0;
     bool m_foreignPending = false;
-
-public:
-    bool takeForeignPending()
-    {
-        bool f = m_foreignPending;
-        m_foreignPending = false;
-        return f;
-    }
 };
 
 } // namespace
