@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include <arpa/inet.h>
@@ -301,8 +302,12 @@ private:
         auto slash = text->find('/');
         std::string addr(text->substr(0, slash));
         unsigned len = version == 4 ? 32 : 128;
-        if (slash != std::string_view::npos)
-            len = static_cast<unsigned>(std::stoul(std::string(text->substr(slash + 1))));
+        if (slash != std::string_view::npos) {
+            std::string_view digits = text->substr(slash + 1);
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
+            if (ec != std::errc() || end != digits.data() + digits.size() || len > (version == 4 ? 32u : 128u))
+                return Network { std::string(*text) };
+        }
         unsigned char bytes[16] = {};
         int family = version == 4 ? AF_INET : AF_INET6;
         if (inet_pton(family, addr.c_str(), bytes) != 1)
