@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -221,7 +222,8 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
             auto v = doc.string(et);
             if (!v || !isHexEthertype(*v))
                 continue;
-            unsigned value = static_cast<unsigned>(std::stoul(std::string(v->substr(2)), nullptr, 16));
+            unsigned value = 0;
+            std::from_chars(v->data() + 2, v->data() + v->size(), value, 16); // isHexEthertype checked the digits
             sink.at(et, sev, codes::kLegacyHexEthertype,
                 fmt::format("ethertype \"{}\" is a string; write the number {} (or a name such as \"ipv4\"){}", *v,
                     value, lenientNote(mode)));

@@ -114,11 +114,16 @@ ParseResult Parser::parse(std::string_view document, const ParseOptions& options
     PhaseTimings& times = options.timings ? *options.timings : unused;
     Clock clock(options.timings);
 
-    // 1. Bounded JSON.
+    // 1. Bounded JSON. libyang needs NUL-terminated text: one copy serves both parsers (and the
+    // second finds it in the cache).
+    // (A document over the size limit is not copied; the JSON parser refuses it at once.)
+    const bool withinSize = document.size() <= options.limits.maxDocumentBytes;
+    const std::string text(withinSize ? document : std::string_view());
+    const std::string_view input = withinSize ? std::string_view(text) : document;
     json::ParseError jsonError;
-    auto parsed = json::Document::parse(document, options.limits, jsonError);
+    auto parsed = json::Document::parse(input, options.limits, jsonError);
     if (!parsed) {
-        sink.atOffset(document, jsonError.offset, Severity::Error, jsonError.code, jsonError.message);
+        sink.atOffset(input, jsonError.offset, Severity::Error, jsonError.code, jsonError.message);
         clock.lap(times.json);
         return result;
     }
@@ -148,8 +153,10 @@ ParseResult Parser::parse(std::string_view document, const ParseOptions& options
     // 3. YANG. Where libyang finds an error, the node is taken out and validation repeated.
     std::vector<std::string> removedPaths;
     for (int round = 0; round < kMaxYangRounds; ++round) {
-        std::string text = doc.modified() ? doc.serialize() : std::string(document);
-        auto failure = m_impl->validator.validate(text, doc);
+        std::string edited;
+        if (doc.modified())
+            edited = doc.serialize();
+        auto failure = m_impl->validator.validate(doc.modified() ? edited : text, doc);
         if (!failure)
             break;
         Diagnostic& d = failure->diagnostic;

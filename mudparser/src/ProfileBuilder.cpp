@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include <arpa/inet.h>
@@ -118,6 +119,8 @@ public:
         p.toDevicePolicy = policy(mud, "to-device-policy");
 
         NodeId acls = m_doc.memberLocal(m_doc.member(m_doc.root(), kAclsContainer), "acl");
+        if (m_doc.isArray(acls))
+            p.acls.reserve(m_doc.childCount(acls));
         for (NodeId a = m_doc.isArray(acls) ? m_doc.firstChild(acls) : kNoNode; a != kNoNode; a = m_doc.nextSibling(a))
             p.acls.push_back(acl(a));
 
@@ -159,6 +162,8 @@ private:
         Acl a;
         a.name = str(node, "name").value_or("");
         NodeId aces = m_doc.memberLocal(m_doc.memberLocal(node, "aces"), "ace");
+        if (m_doc.isArray(aces))
+            a.aces.reserve(m_doc.childCount(aces));
         for (NodeId e = m_doc.isArray(aces) ? m_doc.firstChild(aces) : kNoNode; e != kNoNode; e = m_doc.nextSibling(e))
             a.aces.push_back(ace(e));
         auto type = str(node, "type");
@@ -280,9 +285,10 @@ private:
             r.ttl = static_cast<std::uint8_t>(*v);
         if (auto v = num(node, "flow-label"))
             r.flowLabel = static_cast<std::uint32_t>(*v);
-        std::string_view suffix = version == 4 ? "-ipv4-network" : "-ipv6-network";
-        r.srcNetwork = network(m_doc.memberLocal(node, fmt::format("source{}", suffix)), version);
-        r.dstNetwork = network(m_doc.memberLocal(node, fmt::format("destination{}", suffix)), version);
+        r.srcNetwork
+            = network(m_doc.memberLocal(node, version == 4 ? "source-ipv4-network" : "source-ipv6-network"), version);
+        r.dstNetwork = network(
+            m_doc.memberLocal(node, version == 4 ? "destination-ipv4-network" : "destination-ipv6-network"), version);
         r.srcDnsName = str(node, "src-dnsname");
         r.dstDnsName = str(node, "dst-dnsname");
         if (version == 4)
@@ -301,8 +307,12 @@ private:
         auto slash = text->find('/');
         std::string addr(text->substr(0, slash));
         unsigned len = version == 4 ? 32 : 128;
-        if (slash != std::string_view::npos)
-            len = static_cast<unsigned>(std::stoul(std::string(text->substr(slash + 1))));
+        if (slash != std::string_view::npos) {
+            std::string_view digits = text->substr(slash + 1);
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
+            if (ec != std::errc() || end != digits.data() + digits.size() || len > (version == 4 ? 32u : 128u))
+                return Network { std::string(*text) };
+        }
         unsigned char bytes[16] = {};
         int family = version == 4 ? AF_INET : AF_INET6;
         if (inet_pton(family, addr.c_str(), bytes) != 1)

@@ -1,5 +1,6 @@
 #include "cli/Commands.h"
 
+#include "cli/CompileCommand.h"
 #include "cli/FetchCommand.h"
 #include "cli/HookCommand.h"
 #include "cli/ShowCommand.h"
@@ -9,6 +10,8 @@
 
 namespace mudguard::controller::cli {
 
+void registerCompileCommand(CLI::App& app, CommandContext& ctx);
+
 void registerCommands(CLI::App& app, CommandContext& ctx)
 {
     registerValidateCommand(app, ctx);
@@ -17,6 +20,7 @@ void registerCommands(CLI::App& app, CommandContext& ctx)
     registerVerifyCommand(app, ctx);
     registerSignCommand(app, ctx);
     registerHookCommand(app, ctx);
+    registerCompileCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli
