@@ -1,6 +1,5 @@
 #include "cli/Commands.h"
 
-#include "cli/CompileCommand.h"
 #include "cli/FetchCommand.h"
 #include "cli/HookCommand.h"
 #include "cli/ShowCommand.h"
