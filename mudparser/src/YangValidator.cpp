@@ -318,7 +318,7 @@ const lysc_node* followLogPath(const ly_ctx* ctx, std::string_view path)
 } // namespace
 
 YangValidator::YangValidator(
-    const std::filesystem::path& schemaDir, const std::vector<YangModuleSpec>& modules, YangHints hints)
+    const std::filesystem::path& schemaDir, const std::vector<YangModule>& modules, YangHints hints)
     : m_hints(std::move(hints))
 {
     setLogOptionsOnce();
@@ -650,6 +650,32 @@ void YangValidator::locateMissing(std::string_view schemaPath, const json::Docum
         d.line = pos.line;
         d.column = pos.column;
     }
+}
+
+bool validateInRounds(
+    const YangValidator& validator, json::Document& doc, const std::string& text, Sink& sink, int maxRounds)
+{
+    std::vector<std::string> removedPaths;
+    for (int round = 0; round < maxRounds; ++round) {
+        std::string edited;
+        if (doc.modified())
+            edited = doc.serialize();
+        auto failure = validator.validate(doc.modified() ? edited : text, doc);
+        if (!failure)
+            return true;
+        Diagnostic& d = failure->diagnostic;
+        // A mandatory node reported missing because an earlier round removed it is not news.
+        if (failure->missingNode && std::find(removedPaths.begin(), removedPaths.end(), d.path) != removedPaths.end())
+            return false;
+        if (!sink.hasErrorAt(d.path))
+            sink.add(std::move(d));
+        json::NodeId node = failure->node;
+        if (failure->missingNode || node == json::kNoNode || node == doc.root() || doc[node].removed)
+            return false;
+        removedPaths.push_back(doc.pathOf(node));
+        doc.remove(node);
+    }
+    return false;
 }
 
 } // namespace mudguard::mudparser
