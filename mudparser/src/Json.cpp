@@ -15,39 +15,19 @@ namespace mudguard::mudparser::json {
 
 namespace {
 
-/// An input stream over [begin, end) that follows the JSON lexical state as RapidJSON
-/// consumes it, so that the handler learns where the current string token began.
-class TrackingStream {
+/// A bounded input stream over [begin, end): '\0' past the end, never past it.
+class BoundedStream {
 public:
     using Ch = char;
-    TrackingStream(const char* begin, const char* end)
+    BoundedStream(const char* begin, const char* end)
         : m_head(begin)
         , m_cur(begin)
         , m_end(end)
     {
     }
     Ch Peek() const { return m_cur < m_end ? *m_cur : '\0'; }
-    Ch Take()
-    {
-        if (m_cur >= m_end)
-            return '\0';
-        char c = *m_cur;
-        if (m_inString) {
-            if (m_escape)
-                m_escape = false;
-            else if (c == '\\')
-                m_escape = true;
-            else if (c == '"')
-                m_inString = false;
-        } else if (c == '"') {
-            m_inString = true;
-            m_stringStart = static_cast<std::size_t>(m_cur - m_head);
-        }
-        ++m_cur;
-        return c;
-    }
+    Ch Take() { return m_cur < m_end ? *m_cur++ : '\0'; }
     std::size_t Tell() const { return static_cast<std::size_t>(m_cur - m_head); }
-    std::size_t stringStart() const { return m_stringStart; }
 
     // Output functions required by the concept; never used for reading.
     Ch* PutBegin() { return nullptr; }
@@ -59,9 +39,6 @@ private:
     const char* m_head;
     const char* m_cur;
     const char* m_end;
-    bool m_inString = false;
-    bool m_escape = false;
-    std::size_t m_stringStart = 0;
 };
 
 constexpr unsigned kFlags
@@ -74,7 +51,7 @@ constexpr std::size_t kLinearDuplicateScan = 24;
 
 class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
 public:
-    Builder(Document& doc, const Limits& limits, TrackingStream& stream)
+    Builder(Document& doc, const Limits& limits, BoundedStream& stream)
         : m_doc(doc)
         , m_limits(limits)
         , m_stream(stream)
@@ -90,16 +67,19 @@ public:
     }
     bool String(const char* str, rapidjson::SizeType len, bool)
     {
-        if (!checkString(len))
+        std::size_t start = stringStart();
+        if (!checkString(len, start))
             return false;
-        return scalar(Type::String, view(str, len), m_stream.stringStart());
+        return scalar(Type::String, view(str, len, start), start);
     }
     bool Key(const char* str, rapidjson::SizeType len, bool)
     {
-        if (!checkString(len))
+        std::size_t start = stringStart();
+        if (!checkString(len, start))
             return false;
-        m_key = view(str, len);
-        m_keyOffset = static_cast<std::uint32_t>(m_stream.stringStart());
+        m_key = view(str, len, start);
+        m_keyOffset = static_cast<std::uint32_t>(start);
+        m_lastEnd = m_stream.Tell();
         return true;
     }
     bool StartObject() { return open(Type::Object); }
@@ -107,11 +87,13 @@ public:
     bool EndObject(rapidjson::SizeType)
     {
         m_frames.pop_back();
+        m_lastEnd = m_stream.Tell();
         return true;
     }
     bool EndArray(rapidjson::SizeType)
     {
         m_frames.pop_back();
+        m_lastEnd = m_stream.Tell();
         return true;
     }
 
@@ -125,24 +107,30 @@ private:
         std::unique_ptr<std::unordered_set<std::string_view>> names;
     };
 
-    bool checkString(std::size_t len)
+    /// Where the string just parsed began. Only whitespace and punctuation lie between the end of
+    /// the previous token and the opening quote, so the first quote after that end is it.
+    std::size_t stringStart() const
+    {
+        auto start = m_doc.m_source.find('"', m_lastEnd);
+        return start == std::string_view::npos ? m_lastEnd : start;
+    }
+
+    bool checkString(std::size_t len, std::size_t start)
     {
         if (len <= m_limits.maxStringBytes)
             return true;
         stopped = ParseError { std::string(codes::kLimitString),
-            fmt::format("a string of {} bytes exceeds the limit of {} bytes", len, m_limits.maxStringBytes),
-            m_stream.stringStart() };
+            fmt::format("a string of {} bytes exceeds the limit of {} bytes", len, m_limits.maxStringBytes), start };
         return false;
     }
 
     /// The decoded string as a view: into the source when it was written without escapes
     /// (then the decoded text is the raw text), into the pool otherwise.
-    std::string_view view(const char* str, std::size_t len)
+    std::string_view view(const char* str, std::size_t len, std::size_t start)
     {
-        std::size_t start = m_stream.stringStart() + 1;
-        std::size_t rawLen = m_stream.Tell() - 1 - start;
+        std::size_t rawLen = m_stream.Tell() - 2 - start;
         if (rawLen == len)
-            return m_doc.m_source.substr(start, len);
+            return m_doc.m_source.substr(start + 1, len);
         return m_doc.keep(std::string(str, len));
     }
 
@@ -152,6 +140,7 @@ private:
         if (!add(type, offset, id))
             return false;
         m_doc.m_nodes[id].text = text;
+        m_lastEnd = m_stream.Tell();
         return true;
     }
 
@@ -168,6 +157,7 @@ private:
         if (!add(type, m_stream.Tell(), id))
             return false;
         m_frames.push_back(Frame { id });
+        m_lastEnd = m_stream.Tell() + 1;
         return true;
     }
 
@@ -231,10 +221,11 @@ private:
 
     Document& m_doc;
     const Limits& m_limits;
-    TrackingStream& m_stream;
+    BoundedStream& m_stream;
     std::vector<Frame> m_frames;
     std::string_view m_key;
     std::uint32_t m_keyOffset = 0;
+    std::size_t m_lastEnd = 0; ///< where the last token ended
 };
 
 namespace {
@@ -326,8 +317,8 @@ std::optional<Document> Document::parse(std::string_view source, const Limits& l
     }
 
     Document doc(source);
-    doc.m_nodes.reserve(std::min<std::size_t>(source.size() / 8 + 16, limits.maxJsonValues));
-    TrackingStream stream(source.data(), source.data() + source.size());
+    doc.m_nodes.reserve(std::min<std::size_t>(source.size() / 32 + 16, limits.maxJsonValues));
+    BoundedStream stream(source.data(), source.data() + source.size());
     Builder builder(doc, limits, stream);
     rapidjson::Reader reader;
     rapidjson::ParseResult r = reader.Parse<kFlags>(stream, builder);
@@ -387,14 +378,9 @@ NodeId Document::memberLocal(NodeId obj, std::string_view name) const
 {
     if (!isObject(obj))
         return kNoNode;
-    for (NodeId c = firstChild(obj); c != kNoNode; c = nextSibling(c)) {
-        std::string_view k = m_nodes[c].key;
-        if (k == name)
+    for (NodeId c = firstChild(obj); c != kNoNode; c = nextSibling(c))
+        if (localName(m_nodes[c].key) == name)
             return c;
-        auto colon = k.find(':');
-        if (colon != std::string_view::npos && k.substr(colon + 1) == name)
-            return c;
-    }
     return kNoNode;
 }
 
@@ -677,10 +663,8 @@ NodeId Document::resolve(std::string_view path, bool& complete) const
         if (!isObject(cur))
             return cur;
         NodeId m = member(cur, s.name);
-        if (m == kNoNode) {
-            auto colon = s.name.find(':');
-            m = memberLocal(cur, colon == std::string_view::npos ? s.name : s.name.substr(colon + 1));
-        }
+        if (m == kNoNode)
+            m = memberLocal(cur, localName(s.name));
         if (m == kNoNode)
             return cur;
         cur = m;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -42,12 +43,6 @@ constexpr std::array<LegacyPrefix, 4> kLegacyPrefixes = { {
 } };
 
 Severity legacySeverity(Mode mode) { return mode == Mode::Strict ? Severity::Error : Severity::Warning; }
-
-std::string_view moduleOf(std::string_view key)
-{
-    auto colon = key.find(':');
-    return colon == std::string_view::npos ? std::string_view() : key.substr(0, colon);
-}
 
 std::string_view withoutPrefix(std::string_view value, std::string_view module)
 {
@@ -160,7 +155,7 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
     // Prefixes in place of module names, anywhere.
     doc.forEachQualifiedMember([&](NodeId id) {
         const json::Node& n = doc[id];
-        std::string_view module = moduleOf(n.key);
+        std::string_view module = json::moduleName(n.key);
         auto it = std::find_if(
             kLegacyPrefixes.begin(), kLegacyPrefixes.end(), [&](const LegacyPrefix& p) { return p.prefix == module; });
         if (it == kLegacyPrefixes.end())
@@ -221,7 +216,8 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
             auto v = doc.string(et);
             if (!v || !isHexEthertype(*v))
                 continue;
-            unsigned value = static_cast<unsigned>(std::stoul(std::string(v->substr(2)), nullptr, 16));
+            unsigned value = 0;
+            std::from_chars(v->data() + 2, v->data() + v->size(), value, 16); // isHexEthertype checked the digits
             sink.at(et, sev, codes::kLegacyHexEthertype,
                 fmt::format("ethertype \"{}\" is a string; write the number {} (or a name such as \"ipv4\"){}", *v,
                     value, lenientNote(mode)));
@@ -244,7 +240,7 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
 
     doc.forEachQualifiedMember([&](NodeId id) {
         const json::Node& n = doc[id];
-        std::string_view module = moduleOf(n.key);
+        std::string_view module = json::moduleName(n.key);
         if (std::find(kCoreModules.begin(), kCoreModules.end(), module) != kCoreModules.end())
             return;
         if (module == kTransparencyModule) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include <arpa/inet.h>
@@ -73,12 +74,6 @@ constexpr std::array<EthertypeName, 46> kEthertypes = { {
     { "hsr", 0x892F },
 } };
 
-std::string_view withoutModule(std::string_view v)
-{
-    auto colon = v.find(':');
-    return colon == std::string_view::npos ? v : v.substr(colon + 1);
-}
-
 std::string lower(std::string_view s)
 {
     std::string out(s);
@@ -118,6 +113,8 @@ public:
         p.toDevicePolicy = policy(mud, "to-device-policy");
 
         NodeId acls = m_doc.memberLocal(m_doc.member(m_doc.root(), kAclsContainer), "acl");
+        if (m_doc.isArray(acls))
+            p.acls.reserve(m_doc.childCount(acls));
         for (NodeId a = m_doc.isArray(acls) ? m_doc.firstChild(acls) : kNoNode; a != kNoNode; a = m_doc.nextSibling(a))
             p.acls.push_back(acl(a));
 
@@ -159,10 +156,12 @@ private:
         Acl a;
         a.name = str(node, "name").value_or("");
         NodeId aces = m_doc.memberLocal(m_doc.memberLocal(node, "aces"), "ace");
+        if (m_doc.isArray(aces))
+            a.aces.reserve(m_doc.childCount(aces));
         for (NodeId e = m_doc.isArray(aces) ? m_doc.firstChild(aces) : kNoNode; e != kNoNode; e = m_doc.nextSibling(e))
             a.aces.push_back(ace(e));
         auto type = str(node, "type");
-        std::string_view t = type ? withoutModule(*type) : std::string_view();
+        std::string_view t = type ? json::localName(*type) : std::string_view();
         if (t == "ipv6-acl-type")
             a.type = AclType::Ipv6;
         else if (t == "eth-acl-type")
@@ -189,9 +188,9 @@ private:
         e.name = str(node, "name").value_or("");
         NodeId actions = m_doc.memberLocal(node, "actions");
         std::string forwarding = str(actions, "forwarding").value_or("drop");
-        std::string_view fwd = withoutModule(forwarding);
+        std::string_view fwd = json::localName(forwarding);
         e.action = fwd == "accept" ? Action::Accept : fwd == "reject" ? Action::Reject : Action::Drop;
-        e.logSyslog = withoutModule(str(actions, "logging").value_or("")) == "log-syslog";
+        e.logSyslog = json::localName(str(actions, "logging").value_or("")) == "log-syslog";
         m_aceName = e.name;
         NodeId m = m_doc.memberLocal(node, "matches");
         if (m_doc.isObject(m))
@@ -205,14 +204,14 @@ private:
         m_sink.at(node, Severity::Warning, codes::kMatchUnsupported,
             fmt::format("\"{}\" is a valid match that mudguard does not enforce; ACE \"{}\" will be refused when "
                         "the policy is applied",
-                withoutModule(m_doc[node].key), m_aceName));
+                json::localName(m_doc[node].key), m_aceName));
     }
 
     /// Reports the members of `obj` that the model does not carry.
     void unsupportedMembers(Matches& m, NodeId obj, std::initializer_list<std::string_view> names)
     {
         for (NodeId c = m_doc.firstChild(obj); c != kNoNode; c = m_doc.nextSibling(c))
-            if (std::find(names.begin(), names.end(), withoutModule(m_doc[c].key)) != names.end())
+            if (std::find(names.begin(), names.end(), json::localName(m_doc[c].key)) != names.end())
                 unsupported(m, c);
     }
 
@@ -280,9 +279,10 @@ private:
             r.ttl = static_cast<std::uint8_t>(*v);
         if (auto v = num(node, "flow-label"))
             r.flowLabel = static_cast<std::uint32_t>(*v);
-        std::string_view suffix = version == 4 ? "-ipv4-network" : "-ipv6-network";
-        r.srcNetwork = network(m_doc.memberLocal(node, fmt::format("source{}", suffix)), version);
-        r.dstNetwork = network(m_doc.memberLocal(node, fmt::format("destination{}", suffix)), version);
+        r.srcNetwork
+            = network(m_doc.memberLocal(node, version == 4 ? "source-ipv4-network" : "source-ipv6-network"), version);
+        r.dstNetwork = network(
+            m_doc.memberLocal(node, version == 4 ? "destination-ipv4-network" : "destination-ipv6-network"), version);
         r.srcDnsName = str(node, "src-dnsname");
         r.dstDnsName = str(node, "dst-dnsname");
         if (version == 4)
@@ -301,8 +301,12 @@ private:
         auto slash = text->find('/');
         std::string addr(text->substr(0, slash));
         unsigned len = version == 4 ? 32 : 128;
-        if (slash != std::string_view::npos)
-            len = static_cast<unsigned>(std::stoul(std::string(text->substr(slash + 1))));
+        if (slash != std::string_view::npos) {
+            std::string_view digits = text->substr(slash + 1);
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
+            if (ec != std::errc() || end != digits.data() + digits.size() || len > (version == 4 ? 32u : 128u))
+                return Network { std::string(*text) };
+        }
         unsigned char bytes[16] = {};
         int family = version == 4 ? AF_INET : AF_INET6;
         if (inet_pton(family, addr.c_str(), bytes) != 1)
@@ -384,7 +388,7 @@ private:
             e.ethertype = static_cast<std::uint16_t>(*v);
         } else if (auto name = m_doc.string(et)) {
             for (const auto& n : kEthertypes)
-                if (n.name == withoutModule(*name))
+                if (n.name == json::localName(*name))
                     e.ethertype = n.value;
         }
         return e;
@@ -398,7 +402,7 @@ private:
              s = m_doc.nextSibling(s))
             t.sboms.push_back(Transparency::Sbom { str(s, "version-info"), str(s, "sbom-url").value_or("") });
         if (auto v = str(node, "sbom-local-well-known"))
-            t.sbomLocalWellKnown = std::string(withoutModule(*v));
+            t.sbomLocalWellKnown = std::string(json::localName(*v));
         t.sbomContactUri = str(node, "sbom-contact-uri");
         t.sbomArchiveList = str(node, "sbom-archive-list");
         NodeId vulns = m_doc.memberLocal(node, "vuln-url");
