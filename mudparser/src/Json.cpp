@@ -378,14 +378,9 @@ NodeId Document::memberLocal(NodeId obj, std::string_view name) const
 {
     if (!isObject(obj))
         return kNoNode;
-    for (NodeId c = firstChild(obj); c != kNoNode; c = nextSibling(c)) {
-        std::string_view k = m_nodes[c].key;
-        if (k == name)
+    for (NodeId c = firstChild(obj); c != kNoNode; c = nextSibling(c))
+        if (localName(m_nodes[c].key) == name)
             return c;
-        auto colon = k.find(':');
-        if (colon != std::string_view::npos && k.substr(colon + 1) == name)
-            return c;
-    }
     return kNoNode;
 }
 
@@ -668,10 +663,8 @@ NodeId Document::resolve(std::string_view path, bool& complete) const
         if (!isObject(cur))
             return cur;
         NodeId m = member(cur, s.name);
-        if (m == kNoNode) {
-            auto colon = s.name.find(':');
-            m = memberLocal(cur, colon == std::string_view::npos ? s.name : s.name.substr(colon + 1));
-        }
+        if (m == kNoNode)
+            m = memberLocal(cur, localName(s.name));
         if (m == kNoNode)
             return cur;
         cur = m;

@@ -171,6 +171,20 @@ private:
     bool m_anyRemoved = false;
 };
 
+/// "name" of "module:name" (and of "name"): the part after the first colon.
+inline std::string_view localName(std::string_view qualified)
+{
+    auto colon = qualified.find(':');
+    return colon == std::string_view::npos ? qualified : qualified.substr(colon + 1);
+}
+
+/// "module" of "module:name"; empty without a colon.
+inline std::string_view moduleName(std::string_view qualified)
+{
+    auto colon = qualified.find(':');
+    return colon == std::string_view::npos ? std::string_view() : qualified.substr(0, colon);
+}
+
 /// Line and column of a byte offset of `source` (used before a Document exists).
 Position positionIn(std::string_view source, std::size_t offset);
 

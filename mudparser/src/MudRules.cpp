@@ -44,12 +44,6 @@ constexpr std::array<LegacyPrefix, 4> kLegacyPrefixes = { {
 
 Severity legacySeverity(Mode mode) { return mode == Mode::Strict ? Severity::Error : Severity::Warning; }
 
-std::string_view moduleOf(std::string_view key)
-{
-    auto colon = key.find(':');
-    return colon == std::string_view::npos ? std::string_view() : key.substr(0, colon);
-}
-
 std::string_view withoutPrefix(std::string_view value, std::string_view module)
 {
     if (value.size() > module.size() && value.substr(0, module.size()) == module && value[module.size()] == ':')
@@ -161,7 +155,7 @@ void rewriteLegacyForms(json::Document& doc, Mode mode, Sink& sink)
     // Prefixes in place of module names, anywhere.
     doc.forEachQualifiedMember([&](NodeId id) {
         const json::Node& n = doc[id];
-        std::string_view module = moduleOf(n.key);
+        std::string_view module = json::moduleName(n.key);
         auto it = std::find_if(
             kLegacyPrefixes.begin(), kLegacyPrefixes.end(), [&](const LegacyPrefix& p) { return p.prefix == module; });
         if (it == kLegacyPrefixes.end())
@@ -246,7 +240,7 @@ void handleExtensions(json::Document& doc, Mode mode, Sink& sink, std::vector<Op
 
     doc.forEachQualifiedMember([&](NodeId id) {
         const json::Node& n = doc[id];
-        std::string_view module = moduleOf(n.key);
+        std::string_view module = json::moduleName(n.key);
         if (std::find(kCoreModules.begin(), kCoreModules.end(), module) != kCoreModules.end())
             return;
         if (module == kTransparencyModule) {

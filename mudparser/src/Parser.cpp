@@ -9,6 +9,7 @@
 
 #include "Codes.h"
 #include "Json.h"
+#include "JsonInput.h"
 #include "MudRules.h"
 #include "ProfileBuilder.h"
 #include "Sink.h"
@@ -22,7 +23,7 @@ namespace {
 /// document validated again, at most this many times, so that one report shows several.
 constexpr int kMaxYangRounds = 8;
 
-std::vector<YangModuleSpec> mudModules()
+std::vector<YangModule> mudModules()
 {
     return {
         // RFC 8519 guards its matches and ACL types with features: enable them all.
@@ -114,34 +115,21 @@ ParseResult Parser::parse(std::string_view document, const ParseOptions& options
     PhaseTimings& times = options.timings ? *options.timings : unused;
     Clock clock(options.timings);
 
-    // 1. Bounded JSON. libyang needs NUL-terminated text: one copy serves both parsers (and the
-    // second finds it in the cache).
-    // (A document over the size limit is not copied; the JSON parser refuses it at once.)
-    const bool withinSize = document.size() <= options.limits.maxDocumentBytes;
-    const std::string text(withinSize ? document : std::string_view());
-    const std::string_view input = withinSize ? std::string_view(text) : document;
-    json::ParseError jsonError;
-    auto parsed = json::Document::parse(input, options.limits, jsonError);
-    if (!parsed) {
-        sink.atOffset(input, jsonError.offset, Severity::Error, jsonError.code, jsonError.message);
+    // 1. Bounded JSON.
+    JsonInput input(document, options.limits, sink,
+        "the document must be a JSON object holding \"ietf-mud:mud\" and \"ietf-access-control-list:acls\"");
+    if (!input.document()) {
         clock.lap(times.json);
+        sink.finish();
         return result;
     }
-    json::Document& doc = *parsed;
-    sink.setDocument(&doc);
-    for (const auto& dup : doc.duplicates())
-        sink.at(dup.node, Severity::Error, codes::kJsonDuplicateMember,
-            fmt::format("member \"{}\" appears more than once in this object", doc[dup.node].key));
-    if (!doc.isObject(doc.root())) {
-        sink.at(doc.root(), Severity::Error, codes::kJsonNotObject,
-            "the document must be a JSON object holding \"ietf-mud:mud\" and \"ietf-access-control-list:acls\"");
-        clock.lap(times.json);
-        return result;
-    }
+    json::Document& doc = *input.document();
     bool withinLimits = checkAclLimits(doc, options.limits, sink);
     clock.lap(times.json);
-    if (!withinLimits)
+    if (!withinLimits) {
+        sink.finish();
         return result;
+    }
 
     // 2. Legacy forms, extensions, RFC 8520 rules.
     std::vector<OpaqueExtension> opaque;
@@ -151,49 +139,15 @@ ParseResult Parser::parse(std::string_view document, const ParseOptions& options
     clock.lap(times.rules);
 
     // 3. YANG. Where libyang finds an error, the node is taken out and validation repeated.
-    std::vector<std::string> removedPaths;
-    for (int round = 0; round < kMaxYangRounds; ++round) {
-        std::string edited;
-        if (doc.modified())
-            edited = doc.serialize();
-        auto failure = m_impl->validator.validate(doc.modified() ? edited : text, doc);
-        if (!failure)
-            break;
-        Diagnostic& d = failure->diagnostic;
-        // A mandatory node reported missing because an earlier round removed it is not news.
-        if (failure->missingNode && std::find(removedPaths.begin(), removedPaths.end(), d.path) != removedPaths.end())
-            break;
-        bool known = std::any_of(result.report.diagnostics.begin(), result.report.diagnostics.end(),
-            [&](const Diagnostic& o) { return o.severity == Severity::Error && o.path == d.path; });
-        if (!known)
-            sink.add(std::move(d));
-        json::NodeId node = failure->node;
-        if (failure->missingNode || node == json::kNoNode || node == doc.root() || doc[node].removed)
-            break;
-        removedPaths.push_back(doc.pathOf(node));
-        doc.remove(node);
-    }
+    validateInRounds(m_impl->validator, doc, input.text(), sink, kMaxYangRounds);
     clock.lap(times.yang);
-
-    // A warning about a node that has an error adds nothing.
-    auto& diags = result.report.diagnostics;
-    diags.erase(std::remove_if(diags.begin(), diags.end(),
-                    [&](const Diagnostic& w) {
-                        return w.severity == Severity::Warning && !w.path.empty()
-                            && std::any_of(diags.begin(), diags.end(),
-                                [&](const Diagnostic& e) { return e.severity == Severity::Error && e.path == w.path; });
-                    }),
-        diags.end());
-
-    // Diagnostics in the order of the file (those without a line first).
-    std::stable_sort(result.report.diagnostics.begin(), result.report.diagnostics.end(),
-        [](const Diagnostic& a, const Diagnostic& b) { return a.line.value_or(0) < b.line.value_or(0); });
 
     // 4. The model.
     if (!sink.hasErrors()) {
         result.profile = buildProfile(doc, sink, std::move(opaque));
         clock.lap(times.model);
     }
+    sink.finish();
     return result;
 }
 

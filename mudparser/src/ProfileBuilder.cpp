@@ -74,12 +74,6 @@ constexpr std::array<EthertypeName, 46> kEthertypes = { {
     { "hsr", 0x892F },
 } };
 
-std::string_view withoutModule(std::string_view v)
-{
-    auto colon = v.find(':');
-    return colon == std::string_view::npos ? v : v.substr(colon + 1);
-}
-
 std::string lower(std::string_view s)
 {
     std::string out(s);
@@ -167,7 +161,7 @@ private:
         for (NodeId e = m_doc.isArray(aces) ? m_doc.firstChild(aces) : kNoNode; e != kNoNode; e = m_doc.nextSibling(e))
             a.aces.push_back(ace(e));
         auto type = str(node, "type");
-        std::string_view t = type ? withoutModule(*type) : std::string_view();
+        std::string_view t = type ? json::localName(*type) : std::string_view();
         if (t == "ipv6-acl-type")
             a.type = AclType::Ipv6;
         else if (t == "eth-acl-type")
@@ -194,9 +188,9 @@ private:
         e.name = str(node, "name").value_or("");
         NodeId actions = m_doc.memberLocal(node, "actions");
         std::string forwarding = str(actions, "forwarding").value_or("drop");
-        std::string_view fwd = withoutModule(forwarding);
+        std::string_view fwd = json::localName(forwarding);
         e.action = fwd == "accept" ? Action::Accept : fwd == "reject" ? Action::Reject : Action::Drop;
-        e.logSyslog = withoutModule(str(actions, "logging").value_or("")) == "log-syslog";
+        e.logSyslog = json::localName(str(actions, "logging").value_or("")) == "log-syslog";
         m_aceName = e.name;
         NodeId m = m_doc.memberLocal(node, "matches");
         if (m_doc.isObject(m))
@@ -210,14 +204,14 @@ private:
         m_sink.at(node, Severity::Warning, codes::kMatchUnsupported,
             fmt::format("\"{}\" is a valid match that mudguard does not enforce; ACE \"{}\" will be refused when "
                         "the policy is applied",
-                withoutModule(m_doc[node].key), m_aceName));
+                json::localName(m_doc[node].key), m_aceName));
     }
 
     /// Reports the members of `obj` that the model does not carry.
     void unsupportedMembers(Matches& m, NodeId obj, std::initializer_list<std::string_view> names)
     {
         for (NodeId c = m_doc.firstChild(obj); c != kNoNode; c = m_doc.nextSibling(c))
-            if (std::find(names.begin(), names.end(), withoutModule(m_doc[c].key)) != names.end())
+            if (std::find(names.begin(), names.end(), json::localName(m_doc[c].key)) != names.end())
                 unsupported(m, c);
     }
 
@@ -394,7 +388,7 @@ private:
             e.ethertype = static_cast<std::uint16_t>(*v);
         } else if (auto name = m_doc.string(et)) {
             for (const auto& n : kEthertypes)
-                if (n.name == withoutModule(*name))
+                if (n.name == json::localName(*name))
                     e.ethertype = n.value;
         }
         return e;
@@ -408,7 +402,7 @@ private:
              s = m_doc.nextSibling(s))
             t.sboms.push_back(Transparency::Sbom { str(s, "version-info"), str(s, "sbom-url").value_or("") });
         if (auto v = str(node, "sbom-local-well-known"))
-            t.sbomLocalWellKnown = std::string(withoutModule(*v));
+            t.sbomLocalWellKnown = std::string(json::localName(*v));
         t.sbomContactUri = str(node, "sbom-contact-uri");
         t.sbomArchiveList = str(node, "sbom-archive-list");
         NodeId vulns = m_doc.memberLocal(node, "vuln-url");

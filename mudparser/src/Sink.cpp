@@ -1,5 +1,7 @@
 #include "Sink.h"
 
+#include <algorithm>
+
 namespace mudguard::mudparser {
 
 Diagnostic& Sink::add(Diagnostic d)
@@ -43,6 +45,29 @@ Diagnostic& Sink::atOffset(
     d.line = pos.line;
     d.column = pos.column;
     return add(std::move(d));
+}
+
+bool Sink::hasErrorAt(std::string_view path) const
+{
+    return std::any_of(m_report.diagnostics.begin(), m_report.diagnostics.end(),
+        [&](const Diagnostic& d) { return d.severity == Severity::Error && d.path == path; });
+}
+
+void Sink::finish()
+{
+    auto& diags = m_report.diagnostics;
+    std::vector<std::string> errorPaths;
+    for (const auto& d : diags)
+        if (d.severity == Severity::Error && !d.path.empty())
+            errorPaths.push_back(d.path);
+    diags.erase(std::remove_if(diags.begin(), diags.end(),
+                    [&](const Diagnostic& w) {
+                        return w.severity == Severity::Warning
+                            && std::find(errorPaths.begin(), errorPaths.end(), w.path) != errorPaths.end();
+                    }),
+        diags.end());
+    std::stable_sort(diags.begin(), diags.end(),
+        [](const Diagnostic& a, const Diagnostic& b) { return a.line.value_or(0) < b.line.value_or(0); });
 }
 
 } // namespace mudguard::mudparser

@@ -33,6 +33,11 @@ public:
     Diagnostic& add(Diagnostic d);
 
     bool hasErrors() const { return m_report.hasErrors(); }
+    /// True when an error is reported for exactly this path.
+    bool hasErrorAt(std::string_view path) const;
+    /// Puts the report in final form: warnings about a node that has an error are dropped (they
+    /// add nothing), and diagnostics are sorted by line (those without one first).
+    void finish();
 
 private:
     Report& m_report;

@@ -72,12 +72,6 @@ std::optional<unsigned> lineIn(std::string_view sentence)
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
 
-std::string_view localName(std::string_view key)
-{
-    auto colon = key.find(':');
-    return colon == std::string_view::npos ? key : key.substr(colon + 1);
-}
-
 /// A data path without its predicates ("/a/b[k='v']/c" -> "/a/b/c").
 std::string stripPredicates(std::string_view path)
 {
@@ -324,7 +318,7 @@ const lysc_node* followLogPath(const ly_ctx* ctx, std::string_view path)
 } // namespace
 
 YangValidator::YangValidator(
-    const std::filesystem::path& schemaDir, const std::vector<YangModuleSpec>& modules, YangHints hints)
+    const std::filesystem::path& schemaDir, const std::vector<YangModule>& modules, YangHints hints)
     : m_hints(std::move(hints))
 {
     setLogOptionsOnce();
@@ -460,7 +454,7 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
     if (startsWith(msg, "Node \"") && contains(msg, "not found as a child of")) {
         std::string_view child = quoted(msg, 0);
         std::string_view parent = quoted(msg, 1);
-        json::NodeId m = memberOf(node, [&](std::string_view k) { return k == child || localName(k) == child; });
+        json::NodeId m = memberOf(node, [&](std::string_view k) { return k == child || json::localName(k) == child; });
         if (m != json::kNoNode)
             node = m;
         d.code = std::string(codes::kYangUnknownMember);
@@ -515,7 +509,7 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
         d.message = fmt::format("this \"{}\" entry repeats the key of an earlier one", quoted(msg, 0));
     } else if (apptag == "instance-required" || startsWith(msg, "Invalid leafref")) {
         d.code = std::string(codes::kYangLeafref);
-        std::string_view leaf = node != json::kNoNode ? localName(doc[node].key) : std::string_view("value");
+        std::string_view leaf = node != json::kNoNode ? json::localName(doc[node].key) : std::string_view("value");
         d.message = fmt::format(
             "\"{}\" value \"{}\" refers to nothing: no {} has this value", leaf, quoted(msg, 0), quoted(msg, 1));
     } else if (startsWith(msg, "Data for both cases")) {
@@ -523,7 +517,7 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
         d.message = fmt::format("\"{}\" and \"{}\" exclude each other; use only one", quoted(msg, 0), quoted(msg, 1));
     } else if (startsWith(msg, "When condition")) {
         d.code = std::string(codes::kYangWhen);
-        std::string_view name = node != json::kNoNode ? localName(doc[node].key) : std::string_view("node");
+        std::string_view name = node != json::kNoNode ? json::localName(doc[node].key) : std::string_view("node");
         d.message
             = fmt::format("\"{}\" is not allowed here: its YANG condition {} does not hold", name, quoted(msg, 0));
     } else if (apptag == "must-violation" || startsWith(msg, "Must condition")) {
@@ -533,7 +527,7 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
             d.message.pop_back();
     } else if (startsWith(msg, "List instance is missing its key")) {
         d.code = std::string(codes::kYangMandatoryMissing);
-        std::string_view list = node != json::kNoNode ? localName(doc[node].key) : std::string_view("list");
+        std::string_view list = node != json::kNoNode ? json::localName(doc[node].key) : std::string_view("list");
         d.message = fmt::format("an entry of \"{}\" has no \"{}\"; every entry needs its key", list, quoted(msg, 0));
     } else if (e.vecode == LYVE_SYNTAX_JSON || e.vecode == LYVE_SYNTAX) {
         // The JSON is well-formed (checked before); its shape does not fit the YANG node.
@@ -546,7 +540,7 @@ YangFailure YangValidator::translate(const ly_err_item& e, const json::Document&
         bool range = contains(msg, "min/max bounds") || startsWith(msg, "Unsatisfied range")
             || startsWith(msg, "Unsatisfied length");
         d.code = std::string(range ? codes::kYangOutOfRange : codes::kYangInvalidValue);
-        std::string_view leaf = node != json::kNoNode ? localName(doc[node].key) : std::string_view("value");
+        std::string_view leaf = node != json::kNoNode ? json::localName(doc[node].key) : std::string_view("value");
         std::string value = node != json::kNoNode ? std::string(doc[node].text) : std::string(quoted(msg, 0));
         if (node != json::kNoNode && doc.isString(node) == false && !doc.isNumber(node))
             value = std::string(quoted(msg, 0));
@@ -594,7 +588,7 @@ void YangValidator::locateMissing(std::string_view schemaPath, const json::Docum
             auto next = dataPath.find('/', i + 1);
             if (next == std::string::npos || next > lastSlash)
                 next = lastSlash;
-            steps.push_back(std::string(localName(std::string_view(dataPath).substr(i + 1, next - i - 1))));
+            steps.push_back(std::string(json::localName(std::string_view(dataPath).substr(i + 1, next - i - 1))));
             i = next;
         }
         // A mandatory leaf in a case is required only where that case is in use.
@@ -602,7 +596,7 @@ void YangValidator::locateMissing(std::string_view schemaPath, const json::Docum
         if (sn->parent && sn->parent->nodetype == LYS_CASE)
             for (const lysc_node* c = lysc_node_child(sn->parent); c; c = c->next)
                 caseMembers.emplace_back(c->name);
-        std::string_view leafName = localName(leafStep);
+        std::string_view leafName = json::localName(leafStep);
         bool parentIsPlainContainer = caseMembers.empty() && sn->parent && sn->parent->nodetype == LYS_CONTAINER
             && !(sn->parent->flags & LYS_PRESENCE);
 
@@ -656,6 +650,32 @@ void YangValidator::locateMissing(std::string_view schemaPath, const json::Docum
         d.line = pos.line;
         d.column = pos.column;
     }
+}
+
+bool validateInRounds(
+    const YangValidator& validator, json::Document& doc, const std::string& text, Sink& sink, int maxRounds)
+{
+    std::vector<std::string> removedPaths;
+    for (int round = 0; round < maxRounds; ++round) {
+        std::string edited;
+        if (doc.modified())
+            edited = doc.serialize();
+        auto failure = validator.validate(doc.modified() ? edited : text, doc);
+        if (!failure)
+            return true;
+        Diagnostic& d = failure->diagnostic;
+        // A mandatory node reported missing because an earlier round removed it is not news.
+        if (failure->missingNode && std::find(removedPaths.begin(), removedPaths.end(), d.path) != removedPaths.end())
+            return false;
+        if (!sink.hasErrorAt(d.path))
+            sink.add(std::move(d));
+        json::NodeId node = failure->node;
+        if (failure->missingNode || node == json::kNoNode || node == doc.root() || doc[node].removed)
+            return false;
+        removedPaths.push_back(doc.pathOf(node));
+        doc.remove(node);
+    }
+    return false;
 }
 
 } // namespace mudguard::mudparser

@@ -17,17 +17,13 @@
 #include <vector>
 
 #include "mudguard/mudparser/Diagnostic.h"
+#include "mudguard/mudparser/JsonValidator.h"
 
 #include "Handles.h"
 #include "Json.h"
+#include "Sink.h"
 
 namespace mudguard::mudparser {
-
-struct YangModuleSpec {
-    std::string name;
-    std::string revision; ///< empty: whichever revision the directory holds
-    std::vector<std::string> features; ///< for example {"*"}; empty: none
-};
 
 /// Knowledge about the documents validated that makes messages clearer. Both are optional.
 struct YangHints {
@@ -49,8 +45,7 @@ class YangValidator {
 public:
     /// Builds the context from `schemaDir` (no search in the working directory, no
     /// ietf-yang-library data) and loads `modules` in order. Throws mudparser::Error.
-    YangValidator(
-        const std::filesystem::path& schemaDir, const std::vector<YangModuleSpec>& modules, YangHints hints = {});
+    YangValidator(const std::filesystem::path& schemaDir, const std::vector<YangModule>& modules, YangHints hints = {});
     ~YangValidator();
     YangValidator(const YangValidator&) = delete;
     YangValidator& operator=(const YangValidator&) = delete;
@@ -71,5 +66,12 @@ private:
     LyContextPtr m_ctx;
     YangHints m_hints;
 };
+
+/// Validates `doc`, whose JSON text is `text`, reporting each libyang error through `sink`. After
+/// an error the node concerned is removed from `doc` and the document validated again, at most
+/// `maxRounds` times; an error at a path that already has one is not repeated. Returns true when
+/// the last round passed.
+bool validateInRounds(
+    const YangValidator& validator, json::Document& doc, const std::string& text, Sink& sink, int maxRounds = 8);
 
 } // namespace mudguard::mudparser

@@ -104,3 +104,17 @@ TEST(DiagnosticCases, ThereAreEnoughOfThem)
     auto invalid = std::count_if(cases.begin(), cases.end(), [](const Case& c) { return c.dir == "invalid"; });
     EXPECT_GE(invalid, 25);
 }
+
+TEST(DiagnosticCodes, AreAllDocumented)
+{
+    std::string codes = mudguard::test::readFile(mudguard::test::sourceDir() / "mudparser/src/Codes.h");
+    std::string doc = mudguard::test::readFile(mudguard::test::sourceDir() / "docs/diagnostics.md");
+    std::size_t n = 0;
+    for (auto at = codes.find("= \""); at != std::string::npos; at = codes.find("= \"", at + 1)) {
+        auto end = codes.find('"', at + 3);
+        std::string code = codes.substr(at + 3, end - at - 3);
+        EXPECT_NE(doc.find("`" + code + "`"), std::string::npos) << code << " is not in docs/diagnostics.md";
+        ++n;
+    }
+    EXPECT_GT(n, 40u);
+}

@@ -78,7 +78,7 @@ const Parser& parser()
     return p;
 }
 
-std::vector<YangModuleSpec> modules()
+std::vector<YangModule> modules()
 {
     return { { "ietf-access-control-list", "2019-03-04", { "*" } }, { "ietf-mud", "2019-01-28", {} },
         { "ietf-acldns", "2019-01-28", {} }, { "ietf-mud-transparency", "2023-10-10", {} } };

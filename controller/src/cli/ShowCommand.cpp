@@ -168,6 +168,8 @@ std::string aceText(const Ace& ace, Direction dir, Summary& sum)
     std::vector<std::string> who = peers(m, dir);
     for (const auto& p : who)
         addUnique(sum.peers, p);
+    if (who.empty())
+        addUnique(sum.peers, "any host");
     std::vector<std::string> parts;
     parts.push_back(fmt::format("{} {}", actionName(ace.action), proto));
     parts.push_back(fmt::format("{} {}", from ? "to" : "from", who.empty() ? "any host" : join(who, " or ")));
@@ -236,7 +238,7 @@ void printDirection(const Profile& p, Direction dir, std::ostream& out)
         for (const auto& ace : acl->aces)
             out << fmt::format("    {:<16} {}\n", ace.name, aceText(ace, dir, sum));
     }
-    out << fmt::format("  Peers:      {}\n", sum.peers.empty() ? "any host" : join(sum.peers, "; "));
+    out << fmt::format("  Peers:      {}\n", join(sum.peers, "; "));
     out << fmt::format("  Protocols:  {}\n", join(sum.protocols, ", "));
     out << fmt::format("  Ports:      {}\n", sum.ports.empty() ? "any" : join(sum.ports, ", "));
     if (!sum.initiation.empty())
