@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <rapidjson/prettywriter.h>
 
 #include "mudguard/controller/ApiBackend.h"
@@ -375,11 +376,14 @@ struct ApiServer::Impl {
         if (SSL_CTX_use_certificate_chain_file(sslCtx.get(), files.certificate.c_str()) != 1)
             throw ApiServerError(
                 fmt::format("cannot load the API certificate {}: {}", files.certificate.string(), opensslErrors()));
-        if (SSL_CTX_use_PrivateKey_file(sslCtx.get(), files.key.c_str(), SSL_FILETYPE_PEM) != 1)
+        const bool keyLoaded = SSL_CTX_use_PrivateKey_file(sslCtx.get(), files.key.c_str(), SSL_FILETYPE_PEM) == 1;
+        if (!keyLoaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
             throw ApiServerError(fmt::format("cannot load the API key {}: {}", files.key.string(), opensslErrors()));
-        if (SSL_CTX_check_private_key(sslCtx.get()) != 1)
+        if (!keyLoaded || SSL_CTX_check_private_key(sslCtx.get()) != 1) {
+            ERR_clear_error();
             throw ApiServerError(fmt::format("the API key {} does not belong to the certificate {}", files.key.string(),
                 files.certificate.string()));
+        }
     }
 
     void start()

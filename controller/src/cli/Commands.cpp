@@ -1,11 +1,16 @@
 #include "cli/Commands.h"
 
+#include "cli/ApiCommands.h"
+
 namespace mudguard::controller::cli {
 
 void registerCommands(CLI::App& app, CommandContext& ctx)
 {
-    (void)app;
-    (void)ctx;
+    registerDevicesCommand(app, ctx);
+    registerDeviceCommand(app, ctx);
+    registerPoliciesCommand(app, ctx);
+    registerEventsCommand(app, ctx);
+    registerTokenCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli

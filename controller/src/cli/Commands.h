@@ -9,7 +9,7 @@ namespace mudguard::controller::cli {
 /// Exit codes shared by every command.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRefused = 1; ///< the input was examined and found bad
-inline constexpr int kExitUsage = 2;   ///< usage, I/O or environment error
+inline constexpr int kExitUsage = 2; ///< usage, I/O or environment error
 
 struct CommandContext {
     int exitCode = kExitOk;

@@ -359,7 +359,7 @@ TEST_F(ApiServerTest, RegisterRequestsAreChecked)
         { std::string(40, '[') + std::string(40, ']'), "invalid-json" },
         { "{\"mac\":\"\xff\xfe\",\"mud-url\":\"https://a.example/x\"}", "invalid-json" },
         { R"({"mac":"02:00:00:00:00:0a"} trailing)", "invalid-json" },
-        { std::string("{\"mac\":\"02:00:00:00:00:0a\"}\0{}", 31), "invalid-json" },
+        { std::string("{\"mac\":\"02:00:00:00:00:0a\"}\0{}", 30), "invalid-json" },
         { "", "bad-request" },
     };
     for (const auto& k : cases) {

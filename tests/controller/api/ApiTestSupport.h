@@ -41,10 +41,13 @@ inline ApiToken configuredToken(const std::string& name, const std::string& secr
 /// Owns the backend, the metrics and a started server; captures the api log lines.
 class ApiUnderTest {
 public:
-    explicit ApiUnderTest(ApiServerOptions options = defaults())
+    /// `ignoreSigpipe`: the test's own clients may write to connections the server closed; a
+    /// test that checks the server's own SIGPIPE handling passes false.
+    explicit ApiUnderTest(ApiServerOptions options = defaults(), bool ignoreSigpipe = true)
         : metrics(registry, "test")
     {
-        std::signal(SIGPIPE, SIG_IGN);
+        if (ignoreSigpipe)
+            std::signal(SIGPIPE, SIG_IGN);
         log::setLevel(log::Level::Debug);
         log::setFormat(log::Format::Journal);
         log::setSink([this](std::string_view line) {
