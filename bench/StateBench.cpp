@@ -1,6 +1,6 @@
 // Benchmarks of the controller's state store, DNS parser and event loop. Run from a release build:
 //
-//   scripts/build --release && build-release/bench/state_bench [DIR]
+//   scripts/build --release && build-release/bench/bench_state [DIR]
 //
 // DIR is where the database goes (default: a fresh directory under /tmp; use the router's state
 // disk to see its fsync cost). Figures are medians of several runs, printed with ratios so that

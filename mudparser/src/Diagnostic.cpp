@@ -6,10 +6,7 @@
 
 namespace mudguard::mudparser {
 
-bool Report::hasErrors() const
-{
-    return count(Severity::Error) > 0;
-}
+bool Report::hasErrors() const { return count(Severity::Error) > 0; }
 
 std::size_t Report::count(Severity s) const
 {

@@ -1,6 +1,12 @@
 #include "cli/Commands.h"
 
 #include "cli/ApiCommands.h"
+#include "cli/FetchCommand.h"
+#include "cli/HookCommand.h"
+#include "cli/ShowCommand.h"
+#include "cli/SignCommand.h"
+#include "cli/ValidateCommand.h"
+#include "cli/VerifyCommand.h"
 
 namespace mudguard::controller::cli {
 
@@ -11,6 +17,12 @@ void registerCommands(CLI::App& app, CommandContext& ctx)
     registerPoliciesCommand(app, ctx);
     registerEventsCommand(app, ctx);
     registerTokenCommand(app, ctx);
+    registerValidateCommand(app, ctx);
+    registerShowCommand(app, ctx);
+    registerFetchCommand(app, ctx);
+    registerVerifyCommand(app, ctx);
+    registerSignCommand(app, ctx);
+    registerHookCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli

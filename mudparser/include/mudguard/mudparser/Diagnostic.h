@@ -17,10 +17,10 @@ struct Diagnostic {
     Severity severity = Severity::Error;
     std::string code;
     std::string message;
-    std::string file;                  ///< the document's name as given by the caller ("-" for stdin)
-    std::string path;                  ///< JSON path of the node ("/ietf-mud:mud/cache-validity"), or empty
-    std::optional<unsigned> line;      ///< 1-based
-    std::optional<unsigned> column;    ///< 1-based
+    std::string file; ///< the document's name as given by the caller ("-" for stdin)
+    std::string path; ///< JSON path of the node ("/ietf-mud:mud/cache-validity"), or empty
+    std::optional<unsigned> line; ///< 1-based
+    std::optional<unsigned> column; ///< 1-based
     bool operator==(const Diagnostic&) const = default;
 };
 

@@ -16,12 +16,13 @@ enum class Action { Accept, Drop, Reject };
 /// ietf-mud direction-initiated (RFC 8520 section 2.1): who may open a TCP connection.
 enum class Initiator { FromDevice, ToDevice };
 
-/// ietf-packet-fields port-range-or-operator.
-enum class PortOp { Eq, Lt, Gt, Neq, Range };
+/// ietf-packet-fields port-range-or-operator. RFC 8519's operators are inclusive: lte means
+/// "port <= N" and gte "port >= N" (there are no strict lt/gt operators).
+enum class PortOp { Eq, Lte, Gte, Neq, Range };
 
 struct PortMatch {
     PortOp op = PortOp::Eq;
-    std::uint16_t port = 0;  ///< the port for eq/lt/gt/neq; the lower port for a range
+    std::uint16_t port = 0; ///< the port for eq/lte/gte/neq; the lower port for a range
     std::uint16_t upper = 0; ///< the upper port of a range (inclusive); unused otherwise
     bool operator==(const PortMatch&) const = default;
 };
@@ -37,7 +38,7 @@ struct IpMatch {
     unsigned version = 4; ///< 4 or 6
     std::optional<std::uint8_t> protocol; ///< "protocol" (ipv4) / "protocol" (next-header, ipv6)
     std::optional<std::uint8_t> dscp;
-    std::optional<std::uint8_t> ttl;       ///< "ttl" (ipv4) or "ttl" (hop limit, ipv6)
+    std::optional<std::uint8_t> ttl; ///< "ttl" (ipv4) or "ttl" (hop limit, ipv6)
     std::optional<std::uint32_t> flowLabel; ///< ipv6 only
     std::optional<Network> srcNetwork, dstNetwork;
     std::optional<std::string> srcDnsName, dstDnsName; ///< ietf-acldns
@@ -82,9 +83,9 @@ struct EthMatch {
 struct MudMatch {
     std::optional<std::string> manufacturer; ///< an authority (host name)
     bool sameManufacturer = false;
-    std::optional<std::string> model;       ///< a MUD URL
+    std::optional<std::string> model; ///< a MUD URL
     bool localNetworks = false;
-    std::optional<std::string> controller;  ///< a class URI
+    std::optional<std::string> controller; ///< a class URI
     bool myController = false;
     bool operator==(const MudMatch&) const = default;
 };
@@ -107,6 +108,7 @@ struct Ace {
     std::string name;
     Matches matches;
     Action action = Action::Drop;
+    bool logSyslog = false; ///< actions/logging is log-syslog (the default is log-none)
     bool operator==(const Ace&) const = default;
 };
 
@@ -127,12 +129,12 @@ struct Transparency {
         std::string url;
         bool operator==(const Sbom&) const = default;
     };
-    std::vector<Sbom> sboms;                         ///< case "cloud"
-    std::optional<std::string> sbomLocalWellKnown;   ///< case "local-well-known" (identity name)
-    std::optional<std::string> sbomContactUri;       ///< case "sbom-contact-info"
+    std::vector<Sbom> sboms; ///< case "cloud"
+    std::optional<std::string> sbomLocalWellKnown; ///< case "local-well-known" (identity name)
+    std::optional<std::string> sbomContactUri; ///< case "sbom-contact-info"
     std::optional<std::string> sbomArchiveList;
-    std::vector<std::string> vulnUrls;               ///< case "cloud"
-    std::optional<std::string> vulnContactUri;       ///< case "vuln-contact-info"
+    std::vector<std::string> vulnUrls; ///< case "cloud"
+    std::optional<std::string> vulnContactUri; ///< case "vuln-contact-info"
     bool operator==(const Transparency&) const = default;
 };
 
@@ -140,7 +142,8 @@ struct Transparency {
 /// carried verbatim as compact JSON so that auditors can see it.
 struct OpaqueExtension {
     std::string module;
-    std::string json;
+    std::string json; ///< the member's value
+    std::string path; ///< where the member was ("/ietf-mud:mud/ietf-mud-tls:is-tls-dtls-profile-supported")
     bool operator==(const OpaqueExtension&) const = default;
 };
 

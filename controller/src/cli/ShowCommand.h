@@ -1,0 +1,18 @@
+#pragma once
+
+#include <ostream>
+
+#include "cli/Commands.h"
+#include "mudguard/mudparser/Diagnostic.h"
+#include "mudguard/mudparser/Profile.h"
+
+namespace mudguard::controller::cli {
+
+/// `mudguard show [--lenient] FILE`
+void registerShowCommand(CLI::App& app, CommandContext& ctx);
+
+/// The readable summary of a profile that `show` prints, followed by the report's warnings
+/// (also used by `fetch`).
+void printProfile(const mudparser::Profile& p, const mudparser::Report& report, std::ostream& out);
+
+} // namespace mudguard::controller::cli
