@@ -1,5 +1,6 @@
 #include "cli/Commands.h"
 
+#include "cli/ApiCommands.h"
 #include "cli/FetchCommand.h"
 #include "cli/HookCommand.h"
 #include "cli/ShowCommand.h"
@@ -13,6 +14,11 @@ void registerCompileCommand(CLI::App& app, CommandContext& ctx);
 
 void registerCommands(CLI::App& app, CommandContext& ctx)
 {
+    registerDevicesCommand(app, ctx);
+    registerDeviceCommand(app, ctx);
+    registerPoliciesCommand(app, ctx);
+    registerEventsCommand(app, ctx);
+    registerTokenCommand(app, ctx);
     registerValidateCommand(app, ctx);
     registerShowCommand(app, ctx);
     registerFetchCommand(app, ctx);
