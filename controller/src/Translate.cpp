@@ -28,9 +28,9 @@ PortSpec portSpec(const mudparser::PortMatch& m, const std::string& ace)
     case mudparser::PortOp::Neq:
         return PortSpec::neq(m.port);
     // ietf-packet-fields' operators are lte and gte (RFC 8519 section 4.2): inclusive bounds.
-    case mudparser::PortOp::Lt:
+    case mudparser::PortOp::Lte:
         return PortSpec::lte(m.port);
-    case mudparser::PortOp::Gt:
+    case mudparser::PortOp::Gte:
         return PortSpec::gte(m.port);
     case mudparser::PortOp::Range:
         if (m.upper < m.port)

@@ -147,6 +147,10 @@ lab_up() {
   lab_in gw ip -6 addr add "$LAB_WAN6::1/64" dev wan nodad
   lab_in gw ip link set wan up
   lab_in gw sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  # The gateway resolves names (MUD servers, names in policies) through the lab's DNS server.
+  mkdir -p "/etc/netns/$gw"
+  echo "nameserver $LAB_WAN4.53" >"/etc/netns/$gw/resolv.conf"
+  echo "/etc/netns/$gw" >>"$LAB_DIR/etcnetns"
 
   # Internet: the MUD server, a DNS server, allowed and forbidden servers.
   lab_in net ip addr add "$LAB_WAN4.2/24" dev wan
@@ -168,9 +172,7 @@ lab_up() {
     --host-record="updates.example.com,$LAB_WAN4.21" \
     --host-record="evil.example.net,$LAB_WAN4.30,$LAB_WAN6::30" \
     --local-ttl=60 --pid-file="$LAB_DIR/dns-dnsmasq.pid"
-  lab_spawn mudserver ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
-    --bind "$LAB_WAN4.10" --port 443 --cert "$LAB_DIR/pki/server.pem" --key "$LAB_DIR/pki/server.key" \
-    --root "$LAB_DIR/www" --log "$LAB_DIR/mudserver-access.log"
+  lab_start_mudserver
   local s
   for s in 20 21 30; do
     lab_spawn "web$s" ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
@@ -180,6 +182,13 @@ lab_up() {
     --bind "$LAB_WAN6::20" --port 80 --banner "server $LAB_WAN6::20"
   lab_spawn web30v6 ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
     --bind "$LAB_WAN6::30" --port 80 --banner "server $LAB_WAN6::30"
+}
+
+# The HTTPS MUD server (mud.example.com), serving $LAB_DIR/www; lab_stop mudserver stops it.
+lab_start_mudserver() {
+  lab_spawn mudserver ip netns exec "$(lab_net)" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
+    --bind "$LAB_WAN4.10" --port 443 --cert "$LAB_DIR/pki/server.pem" --key "$LAB_DIR/pki/server.key" \
+    --root "$LAB_DIR/www" --log "$LAB_DIR/mudserver-access.log"
   lab_wait 10 lab_in net bash -c "exec 3<>/dev/tcp/$LAB_WAN4.10/443" || { echo "lab: MUD server did not start" >&2; return 1; }
 }
 
@@ -194,7 +203,7 @@ lab_write_config() {
              "router-address": ["$LAB_LAN4.1", "$LAB_LAN6::1"] },
     "state-directory": "$LAB_DIR/state",
     "hook-socket": "$LAB_DIR/hook.sock",
-    "api": { "listen-address": "127.0.0.1", "port": $LAB_API_PORT,
+    "api": { "listen-address": "0.0.0.0", "port": $LAB_API_PORT,
              "token": [ { "name": "lab-auditor", "sha256": "$(printf %s "$LAB_AUDITOR_TOKEN" | sha256sum | cut -d' ' -f1)", "role": "auditor" },
                         { "name": "lab-admin", "sha256": "$(printf %s "$LAB_ADMIN_TOKEN" | sha256sum | cut -d' ' -f1)", "role": "admin" } ] },
     "trust": { "signature": "require", "trust-anchor": ["$LAB_DIR/pki/ca.pem"] },
@@ -287,6 +296,8 @@ lab_dhcpcd() {
   ns=$(lab_dev "$name")
   {
     echo "ipv4only"
+    echo "noipv4ll"
+    echo "persistent"
     echo "nohook resolv.conf, hostname, ntp.conf, timesyncd.conf, chrony.conf"
     [ -n "$url" ] && echo "mudurl $url"
   } >"$LAB_DIR/dhcpcd-$name.conf"

@@ -3,6 +3,7 @@
 #include "cli/ApiCommands.h"
 #include "cli/FetchCommand.h"
 #include "cli/HookCommand.h"
+#include "cli/RunCommand.h"
 #include "cli/ShowCommand.h"
 #include "cli/SignCommand.h"
 #include "cli/ValidateCommand.h"
@@ -26,6 +27,7 @@ void registerCommands(CLI::App& app, CommandContext& ctx)
     registerSignCommand(app, ctx);
     registerHookCommand(app, ctx);
     registerCompileCommand(app, ctx);
+    registerRunCommand(app, ctx);
 }
 
 } // namespace mudguard::controller::cli

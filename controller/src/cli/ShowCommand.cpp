@@ -12,16 +12,7 @@
 
 namespace mudguard::controller::cli {
 
-namespace {
-
 using namespace mudguard::mudparser;
-
-struct ShowOptions {
-    bool lenient = false;
-    std::string file;
-};
-
-enum class Direction { FromDevice, ToDevice };
 
 const char* actionName(Action a)
 {
@@ -35,6 +26,15 @@ const char* actionName(Action a)
     }
     return "?";
 }
+
+namespace {
+
+struct ShowOptions {
+    bool lenient = false;
+    std::string file;
+};
+
+enum class Direction { FromDevice, ToDevice };
 
 const char* aclTypeName(AclType t)
 {
@@ -246,6 +246,12 @@ void printDirection(const Profile& p, Direction dir, std::ostream& out)
 }
 
 } // namespace
+
+std::string describeAce(const mudparser::Ace& ace, bool fromDevice)
+{
+    Summary unused;
+    return aceText(ace, fromDevice ? Direction::FromDevice : Direction::ToDevice, unused);
+}
 
 void printProfile(const Profile& p, const Report& report, std::ostream& out)
 {

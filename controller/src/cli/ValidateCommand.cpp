@@ -4,12 +4,11 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 
 #include "mudguard/mudparser/Parser.h"
 
 #include "cli/MudInput.h"
+#include "cli/ReportOutput.h"
 #include "cli/TrustOptions.h"
 
 namespace mudguard::controller::cli {
@@ -23,70 +22,6 @@ struct ValidateOptions {
     std::string signature;
     std::vector<std::string> anchors;
 };
-
-struct FileOutcome {
-    std::string file;
-    mudparser::Report report;
-    bool valid = false;
-};
-
-void printText(const FileOutcome& o, std::ostream& out)
-{
-    for (const auto& d : o.report.diagnostics)
-        out << mudparser::formatText(d) << '\n';
-    auto errors = o.report.count(mudparser::Severity::Error);
-    auto warnings = o.report.count(mudparser::Severity::Warning);
-    if (o.valid)
-        out << fmt::format("{}: valid ({} warning{})\n", o.file, warnings, warnings == 1 ? "" : "s");
-    else
-        out << fmt::format("{}: invalid ({} error{}, {} warning{})\n", o.file, errors, errors == 1 ? "" : "s", warnings,
-            warnings == 1 ? "" : "s");
-}
-
-void printJson(const std::vector<FileOutcome>& outcomes, std::ostream& out)
-{
-    rapidjson::StringBuffer buf;
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
-    w.SetIndent(' ', 2);
-    auto str = [&](const std::string& s) { w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size())); };
-    w.StartObject();
-    w.Key("files");
-    w.StartArray();
-    for (const auto& o : outcomes) {
-        w.StartObject();
-        w.Key("file");
-        str(o.file);
-        w.Key("valid");
-        w.Bool(o.valid);
-        w.Key("errors");
-        w.Uint64(o.report.count(mudparser::Severity::Error));
-        w.Key("warnings");
-        w.Uint64(o.report.count(mudparser::Severity::Warning));
-        w.Key("diagnostics");
-        w.StartArray();
-        for (const auto& d : o.report.diagnostics) {
-            w.StartObject();
-            w.Key("severity");
-            w.String(mudparser::toString(d.severity));
-            w.Key("code");
-            str(d.code);
-            w.Key("message");
-            str(d.message);
-            w.Key("path");
-            str(d.path);
-            w.Key("line");
-            d.line ? w.Uint(*d.line) : w.Null();
-            w.Key("column");
-            d.column ? w.Uint(*d.column) : w.Null();
-            w.EndObject();
-        }
-        w.EndArray();
-        w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-    out << buf.GetString() << '\n';
-}
 
 int runValidate(const ValidateOptions& opts)
 {
@@ -137,11 +72,11 @@ int runValidate(const ValidateOptions& opts)
         FileOutcome o { name, std::move(result.report), result.profile.has_value() };
         anyInvalid = anyInvalid || !o.valid;
         if (!json)
-            printText(o, std::cout);
+            printReportText(o, std::cout);
         outcomes.push_back(std::move(o));
     }
     if (json)
-        printJson(outcomes, std::cout);
+        printReportJson(outcomes, std::cout);
     if (ioFailed)
         return kExitUsage;
     return anyInvalid ? kExitRefused : kExitOk;

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Faults, end to end: the table deleted under the daemon, dnsmasq restarted, a signer change, a
+# tampered file, the MUD server down, a corrupt configuration, and the daemon stopped and killed
+# (-9) while a device keeps trying to reach a forbidden server.
+source "$(dirname "$0")/lib.sh"
+e2e_require
+
+THERM=02:00:00:00:02:01 BULB=02:00:00:00:02:02 CAM=02:00:00:00:02:03
+
+lab_up
+lab_start_mudguard
+lab_start_dnsmasq
+lab_add_device therm $THERM
+lab_add_device bulb $BULB
+lab_add_device cam $CAM
+lab_udhcpc therm https://mud.example.com/thermostat.json
+lab_udhcpc bulb https://mud.example.com/bulb.json
+eventually 20 "the thermostat is enforced" state_is $THERM enforced
+eventually 20 "the bulb is enforced" state_is $BULB enforced
+eventually 10 "the thermostat reaches cloud.example.com" reaches therm cloud.example.com
+
+# Requests for the two files in force (the failed device's file is retried, and does not count).
+fetches() { grep -c 'thermostat\|bulb\.' "$LAB_DIR/mudserver-access.log"; }
+event_logged() { lab_api GET "/api/v1/events?limit=1000" | grep -q "$1"; }
+
+# --- someone deletes mudguard's table -----------------------------------------------------------
+lab_in gw nft delete table inet mudguard
+eventually 2 "the deleted table is restored within a second or so" lab_in gw nft list table inet mudguard
+expect_not "the thermostat is still blocked from evil.example.net" reaches therm evil.example.net
+eventually 5 "the thermostat still reaches cloud.example.com" reaches therm cloud.example.com
+
+# --- dnsmasq restarts (it replays its leases without the MUD URL) --------------------------------
+lab_stop dnsmasq
+lab_start_dnsmasq
+expect "the thermostat's lease is renewed after the dnsmasq restart" lab_udhcpc therm https://mud.example.com/thermostat.json
+expect "the thermostat keeps its binding over a dnsmasq restart" state_is $THERM enforced
+binding_kept() { [ "$(api_field GET "/api/v1/devices/$THERM" "j['mud-url']")" = https://mud.example.com/thermostat.json ]; }
+expect "the thermostat's MUD URL is unchanged" binding_kept
+
+# --- a device changes its URL to a file of another signer --------------------------------------
+lab_udhcpc therm https://mud.example.com/other-camera.json
+eventually 15 "the signer change is recorded" event_logged URL_CHANGE_REFUSED
+expect "the thermostat keeps its policy" binding_kept
+expect "the thermostat still reaches cloud.example.com" reaches therm cloud.example.com
+expect_not "the thermostat did not get the camera's policy" reaches therm evil.example.net
+
+# --- a tampered file: the last known good policy holds -------------------------------------------
+printf ' ' >>"$LAB_DIR/www/bulb.json"
+LAB_ROLE=admin lab_api POST "/api/v1/devices/$BULB/refresh" >/dev/null
+eventually 15 "the tampered file is refused for its signature" event_logged SIGNATURE_FAILED
+expect "the bulb stays enforced" state_is $BULB enforced
+expect "the bulb still reaches updates.example.com" reaches bulb updates.example.com
+
+# --- the MUD server is down: a new device is held to infrastructure ------------------------------
+lab_stop mudserver
+lab_udhcpc cam https://mud.example.com/bulb-v2.json
+eventually 20 "the new device's fetch fails" state_is $CAM failed
+reason_given() { [ -n "$(api_field GET "/api/v1/devices/$CAM" "j['reason'] or ''")" ]; }
+expect "the API gives the reason" reason_given
+expect_not "the failed device is held (fail closed)" reaches cam cloud.example.com
+expect "the failed device still gets DNS from the router" lab_in cam getent hosts cloud.example.com
+
+# --- a corrupt configuration is refused; the old one stays ---------------------------------------
+cp "$LAB_DIR/mudguard.json" "$LAB_DIR/mudguard.json.good"
+echo '{ "mudguard-config:mudguard": { "state-directory": 42 ' >"$LAB_DIR/mudguard.json"
+reload_refused() { LAB_ROLE=admin lab_api POST /api/v1/config/reload | grep -q '"code"'; }
+expect "a reload of a corrupt configuration is refused with a JSON error" reload_refused
+kill -HUP "$(cat "$LAB_DIR/mudguard.pid")"
+eventually 5 "the refusal is audited" event_logged CONFIG_REJECTED
+expect "the daemon is healthy on its old configuration" lab_in gw curl -sf "http://127.0.0.1:$LAB_API_PORT/healthz"
+expect "the thermostat is still enforced" reaches therm cloud.example.com
+cp "$LAB_DIR/mudguard.json.good" "$LAB_DIR/mudguard.json"
+cp "$LAB_ROOT/examples/lab/bulb.json" "$LAB_DIR/www/bulb.json"
+lab_start_mudserver
+
+# --- restarts: no binding lost, no packet through while the daemon is away -----------------------
+probe() {
+  # Tries the forbidden server over and over; every success is a line in the file.
+  while [ -e "$LAB_DIR/probing" ]; do
+    lab_in therm curl -s --max-time 0.3 "http://$LAB_WAN4.30/" >>"$LAB_DIR/leaks" 2>/dev/null
+  done
+}
+touch "$LAB_DIR/probing" "$LAB_DIR/leaks"
+probe &
+PROBE=$!
+before=$(fetches)
+restart() {
+  local signal=$1
+  kill "-$signal" "$(cat "$LAB_DIR/mudguard.pid")"
+  lab_wait 5 bash -c "! kill -0 $(cat "$LAB_DIR/mudguard.pid")"
+  lab_start_mudguard
+}
+restart TERM
+expect "after SIGTERM and a restart the thermostat is enforced" state_is $THERM enforced
+for i in 1 2 3; do
+  # kill -9 at a different moment each time: at once, and while joins and restores run.
+  lab_udhcpc bulb https://mud.example.com/bulb.json &
+  sleep "0.$((RANDOM % 5))"
+  restart KILL
+  wait $! 2>/dev/null
+  expect "after kill -9 ($i) the thermostat is enforced" state_is $THERM enforced
+  expect "after kill -9 ($i) the bulb keeps its binding and policy" state_is $BULB enforced
+done
+rm -f "$LAB_DIR/probing"
+wait "$PROBE"
+expect "no forbidden packet got through during the restarts" test ! -s "$LAB_DIR/leaks"
+expect "restarts restored from saved state without fetching" test "$(fetches)" = "$before"
+eventually 10 "the thermostat reaches cloud.example.com after the restarts" reaches therm cloud.example.com
