@@ -157,7 +157,7 @@ lab_up() {
   local a
   for a in 10 20 21 30 53; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
   lab_in net ip -6 addr add "$LAB_WAN6::2/64" dev wan nodad
-  for a in 20 30; do lab_in net ip -6 addr add "$LAB_WAN6::$a/128" dev wan nodad; done
+  for a in 20 21 30; do lab_in net ip -6 addr add "$LAB_WAN6::$a/128" dev wan nodad; done
   lab_in net ip link set wan up
   lab_in net ip route add "$LAB_LAN4.0/24" via "$LAB_WAN4.1"
   lab_in net ip -6 route add "$LAB_LAN6::/64" via "$LAB_WAN6::1"
@@ -169,7 +169,7 @@ lab_up() {
     --no-hosts --listen-address="$LAB_WAN4.53" --bind-interfaces --port=53 --log-queries \
     --host-record="$LAB_MUD_HOST,$LAB_WAN4.10" \
     --host-record="cloud.example.com,$LAB_WAN4.20,$LAB_WAN6::20" \
-    --host-record="updates.example.com,$LAB_WAN4.21" \
+    --host-record="updates.example.com,$LAB_WAN4.21,$LAB_WAN6::21" \
     --host-record="evil.example.net,$LAB_WAN4.30,$LAB_WAN6::30" \
     --local-ttl=60 --pid-file="$LAB_DIR/dns-dnsmasq.pid"
   lab_start_mudserver

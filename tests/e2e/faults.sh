@@ -95,9 +95,10 @@ expect "after SIGTERM and a restart the thermostat is enforced" state_is $THERM 
 for i in 1 2 3; do
   # kill -9 at a different moment each time: at once, and while joins and restores run.
   lab_udhcpc bulb https://mud.example.com/bulb.json &
+  renewal=$!
   sleep "0.$((RANDOM % 5))"
   restart KILL
-  wait $! 2>/dev/null
+  wait "$renewal" 2>/dev/null
   expect "after kill -9 ($i) the thermostat is enforced" state_is $THERM enforced
   expect "after kill -9 ($i) the bulb keeps its binding and policy" state_is $BULB enforced
 done

@@ -42,7 +42,7 @@ expect "an unmanaged device can reach the API port" lab_in plain curl -s --max-t
 # The auditors' view.
 signer_named() { lab_api GET "/api/v1/devices/$THERM" | grep -q 'Example Devices'; }
 rules_shown() { [ -n "$(api_field GET "/api/v1/devices/$THERM" "j['nft-rules'] or ''")" ]; }
-drops_counted() { [ "$(api_field GET "/api/v1/devices/$THERM" "j['counters']['drop-packets']")" -gt 0 ]; }
+drops_counted() { [ "$(api_field GET "/api/v1/devices/$THERM" "j['counters']['drops']['packets']")" -gt 0 ]; }
 two_policies() { [ "$(api_field GET /api/v1/policies "len(j['policies'])")" = 2 ]; }
 audited() { lab_api GET "/api/v1/events?device=$THERM" | grep -q POLICY_APPLIED; }
 expect "the API names the signer" signer_named

@@ -178,6 +178,13 @@ Daemon::Impl::Impl(DaemonConfig c, DaemonOptions o)
     : cfg(std::move(c))
     , opts(std::move(o))
 {
+    // The signals the loop handles are blocked before any thread starts, so that every thread
+    // inherits the mask and only the loop's signalfd sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int signo : { SIGTERM, SIGINT, SIGHUP })
+        sigaddset(&signals, signo);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::filesystem::create_directories(cfg.stateDirectory);
     std::filesystem::permissions(
         cfg.stateDirectory, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
@@ -975,6 +982,31 @@ void Daemon::Impl::onVerdict(mudparser::Verdict v)
         }
         for (auto* d : holding)
             audit(Event::PolicyKept, d->mac, url, "the refresh failed; the last known good policy stays: " + why);
+        st.commit();
+        return;
+    }
+
+    if (v.source == mudparser::VerdictSource::LastKnownGood) {
+        // The refresh was refused or failed; the copy in force stays. Say why.
+        const mudparser::Diagnostic* why = nullptr;
+        for (const auto& d : v.report.diagnostics)
+            if (d.severity == mudparser::Severity::Warning && d.code != "refresh-failed") {
+                why = &d;
+                break;
+            }
+        std::string code = why ? why->code : "refresh-failed";
+        std::string reason = why ? why->message : "the refresh failed";
+        Event ev = code.rfind("signature", 0) == 0 ? Event::SignatureFailed
+            : code.rfind("signer", 0) == 0         ? Event::SignerChangePending
+                                                   : Event::MudFetchFailed;
+        metrics->fetch(FetchOutcome::Failed).inc();
+        store->recordMudError(url, reason);
+        log::write(Category::Fetch, Level::Warning, ev, "MUD file refresh refused; the last known good file stays",
+            { log::mudUrl(url), { "code", code }, { "reason", reason } });
+        audit(ev, {}, url, "refresh refused: " + reason, detailJson({ { "code", code } }));
+        Store::Transaction st(*store);
+        for (auto* d : holding)
+            audit(Event::PolicyKept, d->mac, url, "the last known good policy stays: " + reason);
         st.commit();
         return;
     }
