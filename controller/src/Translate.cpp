@@ -28,9 +28,9 @@ PortSpec portSpec(const mudparser::PortMatch& m, const std::string& ace)
     case mudparser::PortOp::Neq:
         return PortSpec::neq(m.port);
     // ietf-packet-fields' operators are lte and gte (RFC 8519 section 4.2): inclusive bounds.
-    case mudparser::PortOp::Lt:
+    case mudparser::PortOp::Lte:
         return PortSpec::lte(m.port);
-    case mudparser::PortOp::Gt:
+    case mudparser::PortOp::Gte:
         return PortSpec::gte(m.port);
     case mudparser::PortOp::Range:
         if (m.upper < m.port)
@@ -94,7 +94,7 @@ enforcer::Rule translateAce(
     const auto& m = ace.matches;
     const std::string& n = r.name;
     if (!m.unsupported.empty())
-        throw CompileError(n, fmt::format("cannot enforce {}", fmt::join(m.unsupported, ", ")));
+        throw CompileError(n, fmt::format("unsupported match {}", fmt::join(m.unsupported, ", ")));
 
     switch (acl.type) {
     case mudparser::AclType::Ipv4:
@@ -192,6 +192,7 @@ enforcer::Rule translateAce(
                 enforcer::toString(ownSide->kind),
                 side == Side::FromDevice ? "source of a from-device ACE" : "destination of a to-device ACE"));
 
+    r.log = ace.logSyslog;
     switch (ace.action) {
     case mudparser::Action::Accept:
         r.verdict = enforcer::Verdict::Accept;

@@ -238,6 +238,8 @@ Rule rule(const Value& v, const std::string& path)
                 r.initiatedBy = Initiator::Remote;
             else
                 fail(p, "expected device or remote");
+        } else if (name == "log") {
+            r.log = boolean(m, p);
         } else if (name == "verdict") {
             std::string i = str(m, p);
             if (i == "accept")
@@ -412,6 +414,10 @@ template <class W> void writeRule(W& w, const Rule& r)
     if (r.initiatedBy)
         kv("initiated-by", *r.initiatedBy == Initiator::Device ? "device" : "remote");
     kv("verdict", r.verdict == Verdict::Accept ? "accept" : r.verdict == Verdict::Drop ? "drop" : "reject");
+    if (r.log) {
+        w.Key("log");
+        w.Bool(true);
+    }
     w.EndObject();
 }
 

@@ -69,7 +69,7 @@ TEST(Translate, Rfc8520ExampleShape)
 TEST(Translate, PortOperatorsAreInclusive)
 {
     Matches m;
-    m.udp = UdpMatch { PortMatch { PortOp::Gt, 1024, 0 }, PortMatch { PortOp::Lt, 1023, 0 } };
+    m.udp = UdpMatch { PortMatch { PortOp::Gte, 1024, 0 }, PortMatch { PortOp::Lte, 1023, 0 } };
     auto p = translate(profileWith(AclType::Ipv4, ace("a", m)), "p");
     EXPECT_EQ(p.fromDevice[0].srcPort, enforcer::PortSpec::gte(1024));
     EXPECT_EQ(p.fromDevice[0].dstPort, enforcer::PortSpec::lte(1023));
