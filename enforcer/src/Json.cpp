@@ -314,6 +314,8 @@ Config config(const Value& v, const std::string& path)
                 c.logGroup.reset();
             else
                 c.logGroup = static_cast<std::uint16_t>(uint(m, p, 65535));
+        } else if (name == "dns-log-group") {
+            c.dnsLogGroup = static_cast<std::uint16_t>(uint(m, p, 65535));
         } else if (name == "log-rate")
             c.logRatePerSecond = uint(m, p, 100000);
         else if (name == "infrastructure") {
@@ -579,7 +581,7 @@ std::string toJson(const Policy& policy, const std::vector<const ir::Table*>& ta
             s(c.name);
             if (c.hook) {
                 w.Key("hook");
-                w.String(*c.hook == ir::Hook::Forward ? "forward" : "input");
+                w.String(ir::toString(*c.hook));
             }
             w.Key("rules");
             w.StartArray();

@@ -560,11 +560,22 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
         for (KeyType k : classSetKeys(ref.kind, t))
             table.sets.push_back(classSetDef(ref, k));
 
-    // Base chains.
+    // Base chains. DNS answers are copied to the controller before anything else: they are
+    // replies, which the established rule would accept first.
+    bool dnsLog = inet && c.dnsLogGroup != 0;
+    auto dnsLogJumps = [&](ir::Chain& ch) {
+        if (!dnsLog)
+            return;
+        for (Field sport : { Field::UdpSport, Field::TcpSport })
+            ch.rules.push_back(
+                rule({ field(sport, 53), verdict(ir::Verdict::Kind::Jump, std::string(names::kDnsLogChain)) }));
+    };
     auto baseChain = [&](const char* name, ir::Hook hook, bool input) {
         ir::Chain ch;
         ch.name = name;
         ch.hook = hook;
+        if (!input)
+            dnsLogJumps(ch);
         if (inet) {
             Match m = field(Field::CtState, ir::kCtEstablished | ir::kCtRelated);
             ch.rules.push_back(rule({ m, verdict(ir::Verdict::Kind::Accept) }));
@@ -579,6 +590,12 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
     if (inet)
         table.chains.push_back(baseChain("input", ir::Hook::Input, true));
     table.chains.push_back(baseChain("forward", ir::Hook::Forward, false));
+    if (dnsLog) {
+        // The router's own resolver answers from the output path.
+        ir::Chain out { "output", ir::Hook::Output, {}, {} };
+        dnsLogJumps(out);
+        table.chains.push_back(std::move(out));
+    }
 
     // Dispatch: one set lookup per policy (membership sets hold no verdicts, so a join never
     // makes the kernel re-validate the jump graph; see docs/nftables-layout.md).
@@ -618,6 +635,23 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
     }
     table.chains.push_back(std::move(from));
     table.chains.push_back(std::move(to));
+
+    // DNS answers to managed devices (any policy, pending or quarantined): logged, then the
+    // packet continues where it came from.
+    if (dnsLog) {
+        ir::Chain dns { std::string(names::kDnsLogChain), std::nullopt, {}, {} };
+        auto logTo = [&](KeyType k, std::string set) {
+            dns.rules.push_back(rule({ setLookup(k == KeyType::Ipv4Addr ? Field::IpDaddr : Field::Ip6Daddr, set),
+                ir::Log { std::string(names::kLogPrefixDns), c.dnsLogGroup }, verdict(ir::Verdict::Kind::Return) }));
+        };
+        for (KeyType k : toKeys) {
+            for (const Policy* p : policies)
+                logTo(k, names::memberSet(p->id, k));
+            for (Hold h : { Hold::Pending, Hold::Quarantine })
+                logTo(k, names::holdSet(h, k));
+        }
+        table.chains.push_back(std::move(dns));
+    }
 
     // Policy chains.
     for (const Policy* p : policies) {
