@@ -94,7 +94,7 @@ enforcer::Rule translateAce(
     const auto& m = ace.matches;
     const std::string& n = r.name;
     if (!m.unsupported.empty())
-        throw CompileError(n, fmt::format("cannot enforce {}", fmt::join(m.unsupported, ", ")));
+        throw CompileError(n, fmt::format("unsupported match {}", fmt::join(m.unsupported, ", ")));
 
     switch (acl.type) {
     case mudparser::AclType::Ipv4:
@@ -192,6 +192,7 @@ enforcer::Rule translateAce(
                 enforcer::toString(ownSide->kind),
                 side == Side::FromDevice ? "source of a from-device ACE" : "destination of a to-device ACE"));
 
+    r.log = ace.logSyslog;
     switch (ace.action) {
     case mudparser::Action::Accept:
         r.verdict = enforcer::Verdict::Accept;

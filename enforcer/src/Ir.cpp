@@ -4,6 +4,19 @@ namespace mudguard::enforcer::ir {
 
 const char* toString(TableFamily f) { return f == TableFamily::Inet ? "inet" : "bridge"; }
 
+const char* toString(Hook h)
+{
+    switch (h) {
+    case Hook::Forward:
+        return "forward";
+    case Hook::Input:
+        return "input";
+    case Hook::Output:
+        return "output";
+    }
+    return "?";
+}
+
 std::size_t keyLength(KeyType k)
 {
     switch (k) {

@@ -238,6 +238,8 @@ Rule rule(const Value& v, const std::string& path)
                 r.initiatedBy = Initiator::Remote;
             else
                 fail(p, "expected device or remote");
+        } else if (name == "log") {
+            r.log = boolean(m, p);
         } else if (name == "verdict") {
             std::string i = str(m, p);
             if (i == "accept")
@@ -312,6 +314,8 @@ Config config(const Value& v, const std::string& path)
                 c.logGroup.reset();
             else
                 c.logGroup = static_cast<std::uint16_t>(uint(m, p, 65535));
+        } else if (name == "dns-log-group") {
+            c.dnsLogGroup = static_cast<std::uint16_t>(uint(m, p, 65535));
         } else if (name == "log-rate")
             c.logRatePerSecond = uint(m, p, 100000);
         else if (name == "infrastructure") {
@@ -412,6 +416,10 @@ template <class W> void writeRule(W& w, const Rule& r)
     if (r.initiatedBy)
         kv("initiated-by", *r.initiatedBy == Initiator::Device ? "device" : "remote");
     kv("verdict", r.verdict == Verdict::Accept ? "accept" : r.verdict == Verdict::Drop ? "drop" : "reject");
+    if (r.log) {
+        w.Key("log");
+        w.Bool(true);
+    }
     w.EndObject();
 }
 
@@ -573,7 +581,7 @@ std::string toJson(const Policy& policy, const std::vector<const ir::Table*>& ta
             s(c.name);
             if (c.hook) {
                 w.Key("hook");
-                w.String(*c.hook == ir::Hook::Forward ? "forward" : "input");
+                w.String(ir::toString(*c.hook));
             }
             w.Key("rules");
             w.StartArray();

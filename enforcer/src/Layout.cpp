@@ -180,8 +180,16 @@ Family checkRule(const Rule& r)
     }
     if (r.ethertype) {
         bool ip4 = *r.ethertype == ir::kEthIp, ip6 = *r.ethertype == ir::kEthIp6;
-        if (!ip4 && !ip6 && (fam != Family::Any || r.protocol))
-            throw CompileError(n, fmt::format("ethertype 0x{:04x} carries no IP traffic to match", *r.ethertype));
+        // A non-IP ethertype (EAPOL, ARP) can still name its peer by MAC (manufacturer, model)
+        // or as local (every frame the bridge forwards is); IP matches cannot apply.
+        auto ipOnly = [](const std::optional<SetRef>& ref) {
+            return ref && ref->kind != SetRef::Kind::Manufacturer && ref->kind != SetRef::Kind::Model
+                && ref->kind != SetRef::Kind::LocalNetworks;
+        };
+        bool ipFields = fam != Family::Any || r.protocol || ipOnly(r.srcSet) || ipOnly(r.dstSet);
+        if (!ip4 && !ip6 && ipFields)
+            throw CompileError(
+                n, fmt::format("ethertype 0x{:04x} carries no IP header for the ACE's IP matches", *r.ethertype));
         if ((ip4 && fam == Family::Ipv6) || (ip6 && fam == Family::Ipv4))
             throw CompileError(
                 n, fmt::format("ethertype 0x{:04x} contradicts the rule's address family", *r.ethertype));
@@ -197,6 +205,14 @@ public:
         , m_dir(dir)
         , m_features(features)
     {
+    }
+
+    /// Frames of a non-IP ethertype never reach the inet hooks.
+    bool appliesTo(const Rule& r) const { return m_table == TableFamily::Bridge || !nonIpEthertype(r); }
+
+    static bool nonIpEthertype(const Rule& r)
+    {
+        return r.ethertype && *r.ethertype != ir::kEthIp && *r.ethertype != ir::kEthIp6;
     }
 
     std::vector<ir::Stmt> matches(const Rule& r, Family fam) const
@@ -305,6 +321,8 @@ public:
     {
         if (fam != Family::Any)
             return { fam };
+        if (nonIpEthertype(r))
+            return { Family::Any }; // local-networks holds for every bridged frame
         bool ipSet = (r.srcSet && !isMacSet(*r.srcSet)) || (r.dstSet && !isMacSet(*r.dstSet));
         if (ipSet)
             return { Family::Ipv4, Family::Ipv6 };
@@ -352,10 +370,13 @@ private:
 bool rejectAvailable(TableFamily t, const KernelFeatures& f) { return t == TableFamily::Inet || f.bridgeReject; }
 
 /// The statements that end a rule with the policy verdict.
-void appendVerdict(std::vector<ir::Stmt>& stmts, Verdict v, Direction dir, TableFamily t, const KernelFeatures& f)
+void appendVerdict(
+    std::vector<ir::Stmt>& stmts, const Rule& r, Direction dir, TableFamily t, const KernelFeatures& f, const Config& c)
 {
     stmts.push_back(ir::Counter {});
-    switch (v) {
+    if (r.log && c.logGroup)
+        stmts.push_back(ir::Log { ir::sanitize(std::string(names::kLogPrefixAce) + r.name, 127), *c.logGroup });
+    switch (r.verdict) {
     case Verdict::Accept:
         // Return to the base chain: a device-to-device flow must pass the receiver's policy too.
         stmts.push_back(verdict(ir::Verdict::Kind::Return));
@@ -369,19 +390,21 @@ void appendVerdict(std::vector<ir::Stmt>& stmts, Verdict v, Direction dir, Table
     }
 }
 
-std::vector<ir::Rule> compileRuleList(
-    const std::vector<Rule>& rules, Direction dir, TableFamily t, const KernelFeatures& f, bool infrastructure)
+std::vector<ir::Rule> compileRuleList(const std::vector<Rule>& rules, Direction dir, TableFamily t,
+    const KernelFeatures& f, const Config& c, bool infrastructure)
 {
     std::vector<ir::Rule> out;
     RuleBuilder b(t, dir, f);
     for (const auto& r : rules) {
         Family fam = checkRule(r);
+        if (!b.appliesTo(r))
+            continue;
         for (Family emit : b.families(r, fam)) {
             auto stmts = b.matches(r, emit);
             if (infrastructure) {
                 stmts.push_back(verdict(ir::Verdict::Kind::Accept));
             } else {
-                appendVerdict(stmts, r.verdict, dir, t, f);
+                appendVerdict(stmts, r, dir, t, f, c);
             }
             out.push_back(rule(std::move(stmts), ir::sanitize(infrastructure ? "infrastructure: " + r.name : r.name)));
         }
@@ -420,7 +443,7 @@ std::vector<ir::Rule> infrastructureRules(TableFamily t, const Config& c, const 
         for (auto type : types)
             out.push_back(accept({ field(Field::Icmpv6Type, type) }, "infrastructure: ndp"));
     }
-    auto extra = compileRuleList(infra.extra, Direction::FromDevice, t, f, true);
+    auto extra = compileRuleList(infra.extra, Direction::FromDevice, t, f, c, true);
     out.insert(out.end(), extra.begin(), extra.end());
     return out;
 }
@@ -537,11 +560,22 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
         for (KeyType k : classSetKeys(ref.kind, t))
             table.sets.push_back(classSetDef(ref, k));
 
-    // Base chains.
+    // Base chains. DNS answers are copied to the controller before anything else: they are
+    // replies, which the established rule would accept first.
+    bool dnsLog = inet && c.dnsLogGroup != 0;
+    auto dnsLogJumps = [&](ir::Chain& ch) {
+        if (!dnsLog)
+            return;
+        for (Field sport : { Field::UdpSport, Field::TcpSport })
+            ch.rules.push_back(
+                rule({ field(sport, 53), verdict(ir::Verdict::Kind::Jump, std::string(names::kDnsLogChain)) }));
+    };
     auto baseChain = [&](const char* name, ir::Hook hook, bool input) {
         ir::Chain ch;
         ch.name = name;
         ch.hook = hook;
+        if (!input)
+            dnsLogJumps(ch);
         if (inet) {
             Match m = field(Field::CtState, ir::kCtEstablished | ir::kCtRelated);
             ch.rules.push_back(rule({ m, verdict(ir::Verdict::Kind::Accept) }));
@@ -556,6 +590,12 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
     if (inet)
         table.chains.push_back(baseChain("input", ir::Hook::Input, true));
     table.chains.push_back(baseChain("forward", ir::Hook::Forward, false));
+    if (dnsLog) {
+        // The router's own resolver answers from the output path.
+        ir::Chain out { "output", ir::Hook::Output, {}, {} };
+        dnsLogJumps(out);
+        table.chains.push_back(std::move(out));
+    }
 
     // Dispatch: one set lookup per policy (membership sets hold no verdicts, so a join never
     // makes the kernel re-validate the jump graph; see docs/nftables-layout.md).
@@ -595,6 +635,23 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
     }
     table.chains.push_back(std::move(from));
     table.chains.push_back(std::move(to));
+
+    // DNS answers to managed devices (any policy, pending or quarantined): logged, then the
+    // packet continues where it came from.
+    if (dnsLog) {
+        ir::Chain dns { std::string(names::kDnsLogChain), std::nullopt, {}, {} };
+        auto logTo = [&](KeyType k, std::string set) {
+            dns.rules.push_back(rule({ setLookup(k == KeyType::Ipv4Addr ? Field::IpDaddr : Field::Ip6Daddr, set),
+                ir::Log { std::string(names::kLogPrefixDns), c.dnsLogGroup }, verdict(ir::Verdict::Kind::Return) }));
+        };
+        for (KeyType k : toKeys) {
+            for (const Policy* p : policies)
+                logTo(k, names::memberSet(p->id, k));
+            for (Hold h : { Hold::Pending, Hold::Quarantine })
+                logTo(k, names::holdSet(h, k));
+        }
+        table.chains.push_back(std::move(dns));
+    }
 
     // Policy chains.
     for (const Policy* p : policies) {
@@ -746,7 +803,7 @@ std::vector<ir::Rule> compileRules(
     const Policy& policy, Direction direction, TableFamily table, const Config& config, const KernelFeatures& features)
 {
     const auto& list = direction == Direction::FromDevice ? policy.fromDevice : policy.toDevice;
-    auto rules = compileRuleList(list, direction, table, features, false);
+    auto rules = compileRuleList(list, direction, table, features, config, false);
     bool reject = config.denyAction == DenyAction::Reject && rejectAvailable(table, features);
     rules.push_back(rule(
         { ir::Counter {}, verdict(ir::Verdict::Kind::Goto, names::denyChain(direction, reject)) }, "default deny"));

@@ -345,8 +345,7 @@ std::string renderChain(const ir::Chain& chain)
     if (!chain.comment.empty())
         out += fmt::format("\t\tcomment \"{}\"\n", chain.comment);
     if (chain.hook)
-        out += fmt::format("\t\ttype filter hook {} priority filter; policy accept;\n",
-            *chain.hook == ir::Hook::Forward ? "forward" : "input");
+        out += fmt::format("\t\ttype filter hook {} priority filter; policy accept;\n", ir::toString(*chain.hook));
     for (const auto& r : chain.rules)
         out += "\t\t" + renderRule(r) + "\n";
     out += "\t}\n";

@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -426,6 +429,93 @@ UdpStream::~UdpStream()
 {
     m_stop = true;
     m_thread.join();
+}
+
+namespace {
+IpAddress address(Family f, const std::uint8_t* bytes)
+{
+    IpAddress a;
+    a.family = f;
+    std::copy(bytes, bytes + a.size(), a.bytes.begin());
+    return a;
+}
+} // namespace
+
+NflogReader::NflogReader(const std::string& ns, std::uint16_t group)
+{
+    m_fd = inNamespace(
+        ns, [] { return ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER); });
+    if (m_fd < 0)
+        throw std::runtime_error(fmt::format("nflog socket: {}", std::strerror(errno)));
+    sockaddr_nl local {};
+    local.nl_family = AF_NETLINK;
+    if (::bind(m_fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+        throw std::runtime_error(fmt::format("nflog bind: {}", std::strerror(errno)));
+    // One config message: bind the group (copy mode stays the default: the whole packet).
+    struct {
+        nlmsghdr nlh;
+        nfgenmsg nfg;
+        nlattr attr;
+        nfulnl_msg_config_cmd cmd;
+        std::uint8_t pad[3];
+    } msg {};
+    msg.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(nfgenmsg)) + NLA_ALIGN(NLA_HDRLEN + sizeof(nfulnl_msg_config_cmd));
+    msg.nlh.nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+    msg.nfg.nfgen_family = AF_UNSPEC;
+    msg.nfg.version = NFNETLINK_V0;
+    msg.nfg.res_id = htons(group);
+    msg.attr.nla_len = NLA_HDRLEN + sizeof(nfulnl_msg_config_cmd);
+    msg.attr.nla_type = NFULA_CFG_CMD;
+    msg.cmd.command = NFULNL_CFG_CMD_BIND;
+    sockaddr_nl kernel {};
+    kernel.nl_family = AF_NETLINK;
+    if (::sendto(m_fd, &msg, msg.nlh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+        throw std::runtime_error(fmt::format("nflog bind group {}: {}", group, std::strerror(errno)));
+}
+
+NflogReader::~NflogReader()
+{
+    if (m_fd >= 0)
+        ::close(m_fd);
+}
+
+std::vector<LoggedPacket> NflogReader::drain()
+{
+    std::vector<LoggedPacket> out;
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+        ssize_t n = ::recv(m_fd, buf.data(), buf.size(), 0);
+        if (n <= 0)
+            return out;
+        int left = static_cast<int>(n);
+        for (auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
+            if (nlh->nlmsg_type != ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET))
+                continue;
+            LoggedPacket p;
+            const auto* payload = static_cast<const std::uint8_t*>(NLMSG_DATA(nlh));
+            std::size_t len = nlh->nlmsg_len - NLMSG_LENGTH(0);
+            for (std::size_t off = NLMSG_ALIGN(sizeof(nfgenmsg)); off + NLA_HDRLEN <= len;) {
+                const auto* a = reinterpret_cast<const nlattr*>(payload + off);
+                if (a->nla_len < NLA_HDRLEN || off + a->nla_len > len)
+                    break;
+                const auto* data = payload + off + NLA_HDRLEN;
+                std::size_t dlen = a->nla_len - NLA_HDRLEN;
+                int type = a->nla_type & NLA_TYPE_MASK;
+                if (type == NFULA_PREFIX && dlen > 0) {
+                    p.prefix.assign(reinterpret_cast<const char*>(data), dlen - 1);
+                } else if (type == NFULA_PAYLOAD && dlen >= 40 && (data[0] >> 4) == 6) {
+                    p.source = address(Family::Ipv6, data + 8);
+                    p.destination = address(Family::Ipv6, data + 24);
+                } else if (type == NFULA_PAYLOAD && dlen >= 20) {
+                    p.source = address(Family::Ipv4, data + 12);
+                    p.destination = address(Family::Ipv4, data + 16);
+                }
+                off += NLA_ALIGN(a->nla_len);
+            }
+            out.push_back(std::move(p));
+        }
+    }
 }
 
 } // namespace mudguard::test

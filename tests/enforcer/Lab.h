@@ -73,6 +73,26 @@ private:
     std::thread m_thread;
 };
 
+/// A packet copied to an nflog group.
+struct LoggedPacket {
+    std::string prefix;
+    enforcer::IpAddress source, destination;
+};
+
+/// Listens on an nflog group in a namespace (NETLINK_NETFILTER, the NFULNL protocol).
+class NflogReader {
+public:
+    NflogReader(const std::string& ns, std::uint16_t group);
+    ~NflogReader();
+    NflogReader(const NflogReader&) = delete;
+    NflogReader& operator=(const NflogReader&) = delete;
+    /// The packets received since the last call (does not block).
+    std::vector<LoggedPacket> drain();
+
+private:
+    int m_fd = -1;
+};
+
 class Lab {
 public:
     Lab();

@@ -81,6 +81,11 @@ TEST(Layout, RefusesInexpressibleRulesNamingThem)
     arpTcp.protocol = 6;
     expectRefused(arpTcp, "carries no IP");
 
+    Rule eapolDns;
+    eapolDns.ethertype = 0x888e;
+    eapolDns.dstSet = SetRef { SetRef::Kind::DnsName, "a.example.com" };
+    expectRefused(eapolDns, "carries no IP");
+
     Rule ip4v6;
     ip4v6.ethertype = 0x0800;
     ip4v6.family = Family::Ipv6;

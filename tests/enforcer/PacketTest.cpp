@@ -511,6 +511,48 @@ TEST_F(Packets, ProtocolOnlyAndPrefixes)
     EXPECT_EQ(tcp(0, srv(2, true), 443), Outcome::Unreachable);
 }
 
+TEST_F(Packets, DnsAnswersToManagedDevicesReachTheDnsLogGroup)
+{
+    Policy p { "resolver", "https://maker.example.com/resolver.json", {}, {} };
+    for (bool v6 : { false, true })
+        p.fromDevice.push_back(R(v6 ? "out/dns6" : "out/dns4").proto(17).dst(srv(0, v6)).dport(PortSpec::eq(53)));
+    Config c = rejecting();
+    c.dnsLogGroup = 7;
+    NflogReader nflog(lab->gateway().name(), 7);
+    Transaction t;
+    t.installPolicy(p);
+    join(t, 0, "resolver");
+    auto e = start(t, c);
+    std::vector<LoggedPacket> seen;
+    auto logged = [&](const IpAddress& from, const IpAddress& to) {
+        return waitFor(
+            [&] {
+                auto more = nflog.drain();
+                seen.insert(seen.end(), more.begin(), more.end());
+                for (const auto& l : seen)
+                    if (l.prefix == "mudguard-dns " && l.source == from && l.destination == to)
+                        return true;
+                return false;
+            },
+            2s);
+    };
+    for (bool v6 : { false, true }) {
+        const IpAddress& to = v6 ? dev(0).v6 : dev(0).v4;
+        EXPECT_EQ(udp(0, lab->routerLan(v6), 53), Outcome::Connected);
+        EXPECT_TRUE(logged(lab->routerLan(v6), to)) << "the router's own answer (output hook)";
+        EXPECT_EQ(udp(0, srv(0, v6), 53), Outcome::Connected) << "the verdict is unchanged";
+        EXPECT_TRUE(logged(srv(0, v6), to)) << "a forwarded answer";
+    }
+    // An unmanaged device's answers are not copied.
+    seen.clear();
+    EXPECT_EQ(udp(2, lab->routerLan(), 53), Outcome::Connected);
+    EXPECT_EQ(udp(0, lab->routerLan(), 53), Outcome::Connected);
+    EXPECT_TRUE(logged(lab->routerLan(), dev(0).v4)) << "a later answer to the managed device";
+    for (const auto& l : seen)
+        EXPECT_NE(l.destination, dev(2).v4) << "an unmanaged device's answer was logged";
+    expectListingMatches(*e);
+}
+
 TEST_F(Packets, FailedBatchLeavesTheRulesInForce)
 {
     Transaction t;

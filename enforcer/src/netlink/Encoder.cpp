@@ -731,9 +731,11 @@ ChainPtr makeChain(ir::TableFamily f, const ir::Chain& c)
     nftnl_chain_set_str(chain.get(), NFTNL_CHAIN_NAME, c.name.c_str());
     nftnl_chain_set_u32(chain.get(), NFTNL_CHAIN_FAMILY, nfproto(f));
     if (c.hook) {
-        std::uint32_t hook = *c.hook == ir::Hook::Forward
-            ? (f == ir::TableFamily::Inet ? NF_INET_FORWARD : NF_BR_FORWARD)
-            : NF_INET_LOCAL_IN;
+        std::uint32_t hook = NF_INET_LOCAL_IN;
+        if (*c.hook == ir::Hook::Forward)
+            hook = f == ir::TableFamily::Inet ? NF_INET_FORWARD : NF_BR_FORWARD;
+        else if (*c.hook == ir::Hook::Output)
+            hook = NF_INET_LOCAL_OUT;
         nftnl_chain_set_u32(chain.get(), NFTNL_CHAIN_HOOKNUM, hook);
         // "priority filter": 0 in inet, -200 (NF_BR_PRI_FILTER_BRIDGED) in bridge.
         nftnl_chain_set_s32(chain.get(), NFTNL_CHAIN_PRIO, f == ir::TableFamily::Inet ? 0 : NF_BR_PRI_FILTER_BRIDGED);

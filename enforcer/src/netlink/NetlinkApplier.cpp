@@ -162,6 +162,8 @@ public:
                 // Anything but our own shape of base chain reads as a different hook.
                 if (hook == NF_INET_LOCAL_IN && family == ir::TableFamily::Inet && policyAccept && prio0)
                     kc.hook = ir::Hook::Input;
+                else if (hook == NF_INET_LOCAL_OUT && family == ir::TableFamily::Inet && policyAccept && prio0)
+                    kc.hook = ir::Hook::Output;
                 else if (hook == NF_INET_FORWARD && policyAccept && prio0)
                     kc.hook = ir::Hook::Forward;
                 else

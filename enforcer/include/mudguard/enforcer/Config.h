@@ -40,6 +40,11 @@ struct Config {
     /// nflog group for denied packets (rate limited); absent: no logging.
     std::optional<std::uint16_t> logGroup = std::uint16_t { 100 };
     unsigned logRatePerSecond = 10;
+    /// nflog group that receives a copy of every DNS response (udp and tcp source port 53) sent
+    /// to a managed device, forwarded or from the router's own resolver, so the controller
+    /// learns the addresses devices are given. Not rate limited; the verdict is unchanged.
+    /// 0: off.
+    std::uint16_t dnsLogGroup = 0;
     bool operator==(const Config&) const = default;
 };
 

@@ -136,7 +136,8 @@ struct Rule {
     bool operator==(const Rule&) const = default;
 };
 
-enum class Hook { Forward, Input };
+enum class Hook { Forward, Input, Output };
+const char* toString(Hook h);
 
 struct Chain {
     std::string name;

@@ -33,6 +33,9 @@ std::string dropSet(ir::TableFamily t, Direction d, ir::KeyType k);
 std::string denyChain(Direction d, bool reject);
 inline constexpr std::string_view kLogPrefixFrom = "mudguard-deny-from ";
 inline constexpr std::string_view kLogPrefixTo = "mudguard-deny-to ";
+inline constexpr std::string_view kLogPrefixAce = "mudguard-ace ";
+inline constexpr std::string_view kLogPrefixDns = "mudguard-dns ";
+inline constexpr std::string_view kDnsLogChain = "dns_log";
 } // namespace names
 
 /// The key types a class set has in a table: addresses in inet; in the bridge table devices

@@ -112,6 +112,9 @@ struct Rule {
     std::optional<std::uint16_t> ethertype;
     std::optional<Initiator> initiatedBy;
     Verdict verdict = Verdict::Accept;
+    /// RFC 8519 logging action (log-syslog): matching packets are also sent to the nflog
+    /// group (new flows only: established traffic is accepted before the policy).
+    bool log = false;
     bool operator==(const Rule&) const = default;
 };
 
