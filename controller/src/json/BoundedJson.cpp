@@ -96,7 +96,11 @@ std::string parse(std::string_view text, rapidjson::Document& doc, const Limits&
     // raw NUL is never valid JSON anyway.
     if (auto nul = text.find('\0'); nul != std::string_view::npos)
         return fmt::format("NUL byte at offset {}", nul);
-    const std::string input(text); // StringStream needs a terminating NUL
+    // StringStream needs a terminating NUL, and padding: with kParseValidateEncodingFlag, RapidJSON
+    // 1.1.0 reads the continuation bytes of a multi-byte UTF-8 lead byte without stopping at the
+    // terminator, up to 3 bytes past it (a lead byte 0xf0 at the very end).
+    std::string input(text);
+    input.append(8, '\0');
     std::string problem;
     rapidjson::ParseResult result;
     auto generate = [&](rapidjson::Document& target) {

@@ -58,6 +58,10 @@ TEST(BoundedJson, MalformedInputIsRefused)
     EXPECT_NE(problem("\"\xff\""), "") << "invalid UTF-8";
     EXPECT_NE(problem("\"\xc0\xaf\""), "") << "overlong UTF-8";
     EXPECT_EQ(problem(std::string("{}\0{}", 5)), "NUL byte at offset 2");
+    // A multi-byte lead byte as the very last byte: the reader looks past the end (ASan would
+    // report an overread without the padding).
+    for (const char* lead : { "\xf0", "\xe2", "\xc3" })
+        EXPECT_NE(problem(std::string("\"") + lead), "") << "a truncated UTF-8 sequence at the end";
     EXPECT_NE(problem("[1e400]"), "");
     EXPECT_NE(problem("[NaN]"), "");
 }
