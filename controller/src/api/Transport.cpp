@@ -35,7 +35,9 @@ using std::chrono::milliseconds;
 
 int remainingMs(Clock::time_point deadline)
 {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    // Rounded up: a poll that ends a fraction of a millisecond before the deadline would otherwise
+    // look like a failure rather than a timeout.
+    auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
     return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
 }
 
