@@ -119,6 +119,25 @@ std::string parse(std::string_view text, rapidjson::Document& doc, const Limits&
     return {};
 }
 
+std::size_t utf8SequenceLength(std::string_view s, std::size_t i)
+{
+    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = b(0);
+    const std::size_t len = c < 0x80 ? 1
+        : (c >= 0xc2 && c <= 0xdf)   ? 2
+        : (c >= 0xe0 && c <= 0xef)   ? 3
+        : (c >= 0xf0 && c <= 0xf4)   ? 4
+                                     : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k)
+        ok = (b(k) & 0xc0) == 0x80;
+    if (ok && len == 3)
+        ok = !(c == 0xe0 && b(1) < 0xa0) && !(c == 0xed && b(1) >= 0xa0);
+    if (ok && len == 4)
+        ok = !(c == 0xf0 && b(1) < 0x90) && !(c == 0xf4 && b(1) >= 0x90);
+    return ok ? len : 0;
+}
+
 const rapidjson::Value* member(const rapidjson::Value& v, std::string_view name)
 {
     if (!v.IsObject())

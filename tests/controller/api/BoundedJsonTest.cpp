@@ -66,6 +66,21 @@ TEST(BoundedJson, MalformedInputIsRefused)
     EXPECT_NE(problem("[NaN]"), "");
 }
 
+TEST(BoundedJson, Utf8SequenceLength)
+{
+    EXPECT_EQ(utf8SequenceLength("a", 0), 1u);
+    EXPECT_EQ(utf8SequenceLength("\xc3\xa9", 0), 2u);
+    EXPECT_EQ(utf8SequenceLength("\xe2\x82\xac", 0), 3u);
+    EXPECT_EQ(utf8SequenceLength("\xf0\x9f\x98\x80", 0), 4u);
+    EXPECT_EQ(utf8SequenceLength("x\xc3\xa9", 1), 2u);
+    EXPECT_EQ(utf8SequenceLength("\xc0\xaf", 0), 0u) << "overlong";
+    EXPECT_EQ(utf8SequenceLength("\xe0\x80\xaf", 0), 0u) << "overlong";
+    EXPECT_EQ(utf8SequenceLength("\xed\xa0\x80", 0), 0u) << "surrogate";
+    EXPECT_EQ(utf8SequenceLength("\xf4\x90\x80\x80", 0), 0u) << "above U+10FFFF";
+    EXPECT_EQ(utf8SequenceLength("\xe2\x82", 0), 0u) << "truncated";
+    EXPECT_EQ(utf8SequenceLength("\x80", 0), 0u) << "a continuation byte alone";
+}
+
 TEST(BoundedJson, SizeIsCappedBeforeParsing)
 {
     Limits l;
