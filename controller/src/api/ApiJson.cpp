@@ -48,22 +48,8 @@ std::string validUtf8(std::string_view s)
     std::string out;
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
-        auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-        unsigned char c = b(0);
-        std::size_t len = c < 0x80     ? 1
-            : (c >= 0xc2 && c <= 0xdf) ? 2
-            : (c >= 0xe0 && c <= 0xef) ? 3
-            : (c >= 0xf0 && c <= 0xf4) ? 4
-                                       : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k)
-            ok = (b(k) & 0xc0) == 0x80;
-        // Overlong forms, surrogates and code points above U+10FFFF (RFC 3629).
-        if (ok && len == 3)
-            ok = !(c == 0xe0 && b(1) < 0xa0) && !(c == 0xed && b(1) >= 0xa0);
-        if (ok && len == 4)
-            ok = !(c == 0xf0 && b(1) < 0x90) && !(c == 0xf4 && b(1) >= 0x90);
-        if (!ok) {
+        const std::size_t len = json::utf8SequenceLength(s, i);
+        if (len == 0) {
             out += "\xef\xbf\xbd";
             ++i;
             continue;

@@ -24,6 +24,7 @@
 
 #include "api/ApiJson.h"
 #include "api/Transport.h"
+#include "discovery/Hex.h"
 #include "json/BoundedJson.h"
 
 namespace mudguard::controller {
@@ -97,17 +98,8 @@ std::optional<std::array<unsigned char, 32>> parseSha256Hex(std::string_view hex
     if (hex.size() != 64)
         return std::nullopt;
     std::array<unsigned char, 32> out {};
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
     for (std::size_t i = 0; i < 32; ++i) {
-        int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        int hi = discovery::hexDigit(hex[2 * i]), lo = discovery::hexDigit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return std::nullopt;
         out[i] = static_cast<unsigned char>(hi << 4 | lo);
@@ -914,7 +906,17 @@ struct ApiServer::Impl {
                 throw badRequest(*problem);
             r.mudUrl = std::move(u);
         } else if (file->IsString()) {
-            r.mudDocument = json::str(*file);
+            // Kept as written (diagnostics then point at the admin's own lines), but it must be a
+            // JSON object within the same limits as the request.
+            std::string text = json::str(*file);
+            rapidjson::Document inner;
+            json::Limits limits;
+            limits.maxBytes = options.maxBodyBytes;
+            if (std::string problem = json::parse(text, inner, limits); !problem.empty())
+                throw HttpError { 400, "invalid-json", "\"mud-file\" is not valid JSON: " + problem };
+            if (!inner.IsObject())
+                throw badRequest("\"mud-file\" must hold a JSON object");
+            r.mudDocument = std::move(text);
         } else if (file->IsObject()) {
             // Pretty-printed, so that the line numbers of diagnostics point somewhere readable.
             rapidjson::StringBuffer buf;

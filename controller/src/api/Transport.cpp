@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -35,7 +36,9 @@ using std::chrono::milliseconds;
 
 int remainingMs(Clock::time_point deadline)
 {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    // Rounded up: a poll that ends a fraction of a millisecond before the deadline would otherwise
+    // look like a failure rather than a timeout.
+    auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
     return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
 }
 
@@ -193,6 +196,10 @@ public:
         , m_stopFd(stopFd)
         , m_ioTimeout(ioTimeout)
     {
+        // The library writes a response's head and body in separate sends; with Nagle's algorithm
+        // the body would wait for the ACK of the head, which the peer delays (about 40 ms).
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         sockaddr_storage ss {};
         socklen_t len = sizeof ss;
         if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)

@@ -241,13 +241,8 @@ std::string printable(std::string_view s)
             ++i;
             continue;
         }
-        std::size_t len = (c >= 0xc2 && c <= 0xdf) ? 2
-            : (c >= 0xe0 && c <= 0xef)             ? 3
-            : (c >= 0xf0 && c <= 0xf4)             ? 4
-                                                   : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        for (std::size_t k = 1; ok && k < len; ++k)
-            ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+        const std::size_t len = json::utf8SequenceLength(s, i);
+        bool ok = len > 0;
         // C1 controls (U+0080..U+009F, encoded C2 80..C2 9F) act as escape sequences on some terminals.
         if (ok && len == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0)
             ok = false;

@@ -221,6 +221,7 @@ enforcer::Config Daemon::Impl::enforcerConfig() const
     c.infrastructure.ntp = cfg.infrastructure.ntp;
     c.logGroup = cfg.nflog.dropGroup;
     c.logRatePerSecond = cfg.nflog.dropLogRate;
+    c.dnsLogGroup = cfg.dns.snoopAnswers ? cfg.nflog.dnsGroup : 0;
     return c;
 }
 

@@ -5,8 +5,8 @@
 
 #include "mudguard/controller/LldpWatcher.h"
 
-#include "discovery/BoundedJson.h"
 #include "discovery/Hex.h"
+#include "json/BoundedJson.h"
 
 namespace mudguard::controller {
 namespace {
@@ -136,7 +136,7 @@ std::optional<std::string> decodeLldpHex(std::string_view text)
 std::vector<LldpEvent> parseLldpJson(std::string_view document)
 {
     rapidjson::Document doc;
-    if (auto error = discovery::parseBoundedJson(document, doc); !error.empty())
+    if (auto error = json::parse(document, doc); !error.empty())
         throw DiscoveryError("lldpcli output: " + error);
     if (!doc.IsObject())
         throw DiscoveryError("lldpcli output: not a JSON object");

@@ -96,7 +96,11 @@ std::string parse(std::string_view text, rapidjson::Document& doc, const Limits&
     // raw NUL is never valid JSON anyway.
     if (auto nul = text.find('\0'); nul != std::string_view::npos)
         return fmt::format("NUL byte at offset {}", nul);
-    const std::string input(text); // StringStream needs a terminating NUL
+    // StringStream needs a terminating NUL, and padding: with kParseValidateEncodingFlag, RapidJSON
+    // 1.1.0 reads the continuation bytes of a multi-byte UTF-8 lead byte without stopping at the
+    // terminator, up to 3 bytes past it (a lead byte 0xf0 at the very end).
+    std::string input(text);
+    input.append(8, '\0');
     std::string problem;
     rapidjson::ParseResult result;
     auto generate = [&](rapidjson::Document& target) {
@@ -113,6 +117,25 @@ std::string parse(std::string_view text, rapidjson::Document& doc, const Limits&
     if (result.IsError())
         return fmt::format("{} at offset {}", rapidjson::GetParseError_En(result.Code()), result.Offset());
     return {};
+}
+
+std::size_t utf8SequenceLength(std::string_view s, std::size_t i)
+{
+    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = b(0);
+    const std::size_t len = c < 0x80 ? 1
+        : (c >= 0xc2 && c <= 0xdf)   ? 2
+        : (c >= 0xe0 && c <= 0xef)   ? 3
+        : (c >= 0xf0 && c <= 0xf4)   ? 4
+                                     : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k)
+        ok = (b(k) & 0xc0) == 0x80;
+    if (ok && len == 3)
+        ok = !(c == 0xe0 && b(1) < 0xa0) && !(c == 0xed && b(1) >= 0xa0);
+    if (ok && len == 4)
+        ok = !(c == 0xf0 && b(1) < 0x90) && !(c == 0xf4 && b(1) >= 0x90);
+    return ok ? len : 0;
 }
 
 const rapidjson::Value* member(const rapidjson::Value& v, std::string_view name)

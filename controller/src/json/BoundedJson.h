@@ -21,6 +21,10 @@ struct Limits {
 /// what is wrong and where ("duplicate member \"mac\" at offset 31").
 std::string parse(std::string_view text, rapidjson::Document& doc, const Limits& limits = {});
 
+/// The length of the valid UTF-8 sequence that starts at `s[i]`, or 0 (RFC 3629: no overlong
+/// forms, surrogates or code points above U+10FFFF, no truncated sequence).
+std::size_t utf8SequenceLength(std::string_view s, std::size_t i);
+
 /// The member `name` of an object, or nullptr (also when `v` is not an object).
 const rapidjson::Value* member(const rapidjson::Value& v, std::string_view name);
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "mudguard/controller/ApiServer.h"
+#include "mudguard/controller/Metrics.h"
 
 #include "TestSupport.h"
 
@@ -70,8 +71,9 @@ TEST(ApiDocs, OpenApiListsExactlyTheRegisteredRoutes)
     for (const auto& [k, role] : served) {
         auto it = documented.find(k);
         EXPECT_NE(it, documented.end()) << k.first << " " << k.second << " is served but not in openapi.yaml";
-        if (it != documented.end())
+        if (it != documented.end()) {
             EXPECT_EQ(it->second, role) << "x-mudguard-role of " << k.first << " " << k.second;
+        }
     }
     for (const auto& [k, role] : documented)
         EXPECT_TRUE(served.count(k)) << k.first << " " << k.second << " is in openapi.yaml but not served";
@@ -103,7 +105,7 @@ TEST(ApiDocs, EveryErrorCodeIsDocumented)
             << "openapi.yaml Error enum lacks " << code;
     }
     // And the sources produce no code missing from the list.
-    std::set<std::string> known;
+    std::set<std::string> known, seen;
     for (const auto& c : codes)
         known.insert(c.second);
     for (const char* file : { "controller/src/api/ApiServer.cpp", "controller/src/api/RequestHead.cpp",
@@ -116,9 +118,39 @@ TEST(ApiDocs, EveryErrorCodeIsDocumented)
             bool statusBefore = pos >= 3 && std::isdigit(static_cast<unsigned char>(src[pos - 1]))
                 && std::isdigit(static_cast<unsigned char>(src[pos - 2]))
                 && std::isdigit(static_cast<unsigned char>(src[pos - 3]));
-            if (statusBefore && code.find(' ') == std::string::npos)
+            if (statusBefore && code.find(' ') == std::string::npos) {
+                seen.insert(code);
                 EXPECT_TRUE(known.count(code)) << file << " answers with the undocumented code \"" << code << "\"";
+            }
         }
+    }
+    EXPECT_GE(seen.size(), 12u) << "the scan of the sources found too few codes to be trusted";
+}
+
+TEST(ApiDocs, ApiMdListsEveryMetricWithItsType)
+{
+    Metrics registry;
+    MudguardMetrics metrics(registry, "1.0");
+    const std::string md = readFile(sourceDir() / "docs/api.md");
+    std::istringstream rendered(registry.render());
+    std::string line;
+    std::set<std::string> families;
+    while (std::getline(rendered, line)) {
+        // "# TYPE mudguard_devices gauge"
+        if (line.rfind("# TYPE ", 0) != 0)
+            continue;
+        std::istringstream words(line.substr(7));
+        std::string name, type;
+        words >> name >> type;
+        families.insert(name);
+        std::string row = "| `" + name + "` | " + type + " |";
+        EXPECT_NE(md.find(row), std::string::npos) << "docs/api.md lacks the metrics row " << row;
+    }
+    EXPECT_GE(families.size(), 10u) << "the registry rendered fewer families than mudguard registers";
+    // And the table names no metric that does not exist.
+    for (std::size_t pos = 0; (pos = md.find("| `mudguard_", pos)) != std::string::npos; ++pos) {
+        std::string name = md.substr(pos + 3, md.find('`', pos + 3) - pos - 3);
+        EXPECT_TRUE(families.count(name)) << "docs/api.md lists " << name << ", which is not registered";
     }
 }
 

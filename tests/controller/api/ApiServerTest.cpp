@@ -1,6 +1,7 @@
 // The HTTP API against a fake backend: roles, tokens, validation, limits, errors, logging and
 // metrics, through a real cpp-httplib client and hand-made requests on raw sockets.
 #include <algorithm>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -24,6 +25,18 @@ protected:
         auto calls = api.backend.calls();
         return static_cast<std::size_t>(
             std::count_if(calls.begin(), calls.end(), [&](const auto& c) { return c.method == method; }));
+    }
+
+    /// Waits for a log line matching `pred`: a request is logged after its answer is written, so
+    /// the client may see the answer first.
+    bool logged(const std::function<bool(const std::string&)>& pred) const
+    {
+        return waitFor(
+            [&] {
+                auto lines = api.logLines();
+                return std::any_of(lines.begin(), lines.end(), pred);
+            },
+            10s);
     }
 
     std::string raw(const std::string& request)
@@ -246,8 +259,7 @@ TEST_F(ApiServerTest, MissingOrWrongTokenIs401)
         EXPECT_FALSE(contains(line, "mg_not-a-token")) << line;
         EXPECT_FALSE(contains(line, kAuditorToken)) << line;
     }
-    auto lines = api.logLines();
-    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
+    EXPECT_TRUE(logged(
         [](const std::string& l) { return contains(l, "<4>api: API_AUTH_FAILED") && contains(l, "status=401"); }));
 }
 
@@ -330,8 +342,7 @@ TEST_F(ApiServerTest, RegisterWithUrlOrLocalFile)
     EXPECT_EQ(r->status, 201);
     EXPECT_EQ(api.backend.calls().back().extra, R"({"ietf-mud:mud":{}})") << "a document given as text is kept as is";
 
-    auto lines = api.logLines();
-    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    EXPECT_TRUE(logged([](const std::string& l) {
         return contains(l, "<6>api: ADMIN_ACTION admin action action=register") && contains(l, "token=\"netops\"");
     }));
 }
@@ -352,6 +363,10 @@ TEST_F(ApiServerTest, RegisterRequestsAreChecked)
             "bad-request" },
         { R"({"mac":"02:00:00:00:00:0a","mud-url":"https://a.example/x","extra":1})", "bad-request" },
         { R"({"mac":"02:00:00:00:00:0a","mud-file":12})", "bad-request" },
+        { R"({"mac":"02:00:00:00:00:0a","mud-file":"[1]"})", "bad-request" },
+        { R"({"mac":"02:00:00:00:00:0a","mud-file":"{\"ietf-mud:mud\":"})", "invalid-json" },
+        { R"({"mac":"02:00:00:00:00:0a","mud-file":")" + std::string(40, '[') + std::string(40, ']') + "\"}",
+            "invalid-json" },
         { R"({"mac":12,"mud-url":"https://a.example/x"})", "bad-request" },
         { R"({"mac":"02:00:00:00:00:0a","mac":"02:00:00:00:00:0b","mud-url":"https://a.example/x"})", "invalid-json" },
         { R"({"mac":"02:00:00:00:00:0a",)", "invalid-json" },
@@ -591,9 +606,8 @@ TEST_F(ApiServerTest, ContentLengthLongerThanTheBodyTimesOut)
     EXPECT_EQ(statusOf(r), 400) << r;
     EXPECT_TRUE(c.closedByPeer(5s));
     EXPECT_EQ(countCalls("register"), 0u);
-    auto lines = api.logLines();
-    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
-        [](const std::string& l) { return contains(l, "route=/api/v1/devices") && contains(l, "status=400"); }));
+    EXPECT_TRUE(
+        logged([](const std::string& l) { return contains(l, "route=/api/v1/devices") && contains(l, "status=400"); }));
 }
 
 TEST_F(ApiServerTest, BodylessPostWithoutContentLengthIsServedAtOnce)
@@ -684,7 +698,16 @@ TEST_F(ApiServerTest, EveryRequestIsCountedAndLoggedOnce)
     ASSERT_TRUE(api.client()->Get("/nowhere"));
     raw("GET /healthz HTTP/1.1\r\nX: \x01\r\n\r\n");
 
-    auto lines = api.logLines();
+    // A request is recorded after its answer is written, so the client may see the answer first.
+    std::vector<std::string> lines;
+    ASSERT_TRUE(waitFor(
+        [&] {
+            lines = api.logLines();
+            return std::count_if(lines.begin(), lines.end(), [](const auto& l) { return contains(l, " status="); })
+                >= 5;
+        },
+        10s))
+        << "five requests, five log lines";
     auto count = [&](const std::string& a, const std::string& b) {
         return std::count_if(
             lines.begin(), lines.end(), [&](const auto& l) { return contains(l, a) && contains(l, b); });

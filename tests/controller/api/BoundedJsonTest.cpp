@@ -58,8 +58,27 @@ TEST(BoundedJson, MalformedInputIsRefused)
     EXPECT_NE(problem("\"\xff\""), "") << "invalid UTF-8";
     EXPECT_NE(problem("\"\xc0\xaf\""), "") << "overlong UTF-8";
     EXPECT_EQ(problem(std::string("{}\0{}", 5)), "NUL byte at offset 2");
+    // A multi-byte lead byte as the very last byte: the reader looks past the end (ASan would
+    // report an overread without the padding).
+    for (const char* lead : { "\xf0", "\xe2", "\xc3" })
+        EXPECT_NE(problem(std::string("\"") + lead), "") << "a truncated UTF-8 sequence at the end";
     EXPECT_NE(problem("[1e400]"), "");
     EXPECT_NE(problem("[NaN]"), "");
+}
+
+TEST(BoundedJson, Utf8SequenceLength)
+{
+    EXPECT_EQ(utf8SequenceLength("a", 0), 1u);
+    EXPECT_EQ(utf8SequenceLength("\xc3\xa9", 0), 2u);
+    EXPECT_EQ(utf8SequenceLength("\xe2\x82\xac", 0), 3u);
+    EXPECT_EQ(utf8SequenceLength("\xf0\x9f\x98\x80", 0), 4u);
+    EXPECT_EQ(utf8SequenceLength("x\xc3\xa9", 1), 2u);
+    EXPECT_EQ(utf8SequenceLength("\xc0\xaf", 0), 0u) << "overlong";
+    EXPECT_EQ(utf8SequenceLength("\xe0\x80\xaf", 0), 0u) << "overlong";
+    EXPECT_EQ(utf8SequenceLength("\xed\xa0\x80", 0), 0u) << "surrogate";
+    EXPECT_EQ(utf8SequenceLength("\xf4\x90\x80\x80", 0), 0u) << "above U+10FFFF";
+    EXPECT_EQ(utf8SequenceLength("\xe2\x82", 0), 0u) << "truncated";
+    EXPECT_EQ(utf8SequenceLength("\x80", 0), 0u) << "a continuation byte alone";
 }
 
 TEST(BoundedJson, SizeIsCappedBeforeParsing)
