@@ -140,9 +140,7 @@ lab_up() {
   lab_in gw ip link set br-lan up
   # udhcpc drops partially checksummed replies over veth: no TX offload on the gateway side.
   lab_in gw ethtool -K br-lan tx off >/dev/null 2>&1 || true
-  ip link add "${LAB}wg" netns "$gw" type veth peer name "${LAB}wn" netns "$net"
-  lab_in gw ip link set "${LAB}wg" name wan
-  lab_in net ip link set "${LAB}wn" name wan
+  ip link add wan netns "$gw" type veth peer name wan netns "$net"
   lab_in gw ip addr add "$LAB_WAN4.1/24" dev wan
   lab_in gw ip -6 addr add "$LAB_WAN6::1/64" dev wan nodad
   lab_in gw ip link set wan up
@@ -256,11 +254,12 @@ lab_add_device() {
   local name=$1 mac=$2 ns
   ns=$(lab_dev "$name")
   _lab_ns "$ns"
-  ip link add "${LAB}${name}g" netns "$(lab_gw)" type veth peer name "${LAB}${name}d" netns "$ns"
-  lab_in "$name" ip link set "${LAB}${name}d" name eth0
+  # Created directly inside the two namespaces, so the names only need to be unique there.
+  local port="v-${name:0:13}"
+  ip link add "$port" netns "$(lab_gw)" type veth peer name eth0 netns "$ns"
   lab_in "$name" ip link set eth0 address "$mac" up
-  lab_in gw ip link set "${LAB}${name}g" master br-lan up
-  lab_in gw ethtool -K "${LAB}${name}g" tx off >/dev/null 2>&1 || true
+  lab_in gw ip link set "$port" master br-lan up
+  lab_in gw ethtool -K "$port" tx off >/dev/null 2>&1 || true
   # Names resolve through the gateway, as DHCP would say.
   mkdir -p "/etc/netns/$ns"
   echo "nameserver $LAB_LAN4.1" >"/etc/netns/$ns/resolv.conf"

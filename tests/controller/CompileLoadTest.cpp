@@ -46,7 +46,7 @@ TEST(CompileLoad, EveryAcceptedFileLoadsAndListsAsPrinted)
     requireNetns();
     if (!std::filesystem::exists(corpusDir() / "MANIFEST.tsv"))
         GTEST_SKIP() << "no corpus at " << corpusDir();
-    Netns ns("compile");
+    NftNetns ns("compile");
     std::size_t loaded = 0, strictValid = 0, examples = 0;
     for (const auto& in : inputs()) {
         std::vector<std::string> argv { mudguardProgram().string(), "compile" };

@@ -176,7 +176,7 @@ namespace {
 std::atomic<unsigned> g_netnsCounter { 0 };
 }
 
-Netns::Netns(const std::string& tag)
+NftNetns::NftNetns(const std::string& tag)
     : m_name("mudguard-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(g_netnsCounter++))
 {
     auto r = runCommand({ "ip", "netns", "add", m_name });
@@ -185,7 +185,7 @@ Netns::Netns(const std::string& tag)
     runCommand({ "ip", "-n", m_name, "link", "set", "lo", "up" });
 }
 
-Netns::~Netns()
+NftNetns::~NftNetns()
 {
     // Kill whatever still runs inside, then remove the namespace.
     runCommand({ "ip", "netns", "pids", m_name });
@@ -197,7 +197,7 @@ Netns::~Netns()
     runCommand({ "ip", "netns", "del", m_name });
 }
 
-Netns::Result Netns::run(const std::vector<std::string>& argv, const std::string& input) const
+NftNetns::Result NftNetns::run(const std::vector<std::string>& argv, const std::string& input) const
 {
     std::vector<std::string> full { "ip", "netns", "exec", m_name };
     full.insert(full.end(), argv.begin(), argv.end());
@@ -205,7 +205,7 @@ Netns::Result Netns::run(const std::vector<std::string>& argv, const std::string
     return { r.exitCode, r.out, r.err };
 }
 
-std::string Netns::must(const std::vector<std::string>& argv, const std::string& input) const
+std::string NftNetns::must(const std::vector<std::string>& argv, const std::string& input) const
 {
     auto r = run(argv, input);
     if (r.exitCode != 0) {
@@ -217,13 +217,13 @@ std::string Netns::must(const std::vector<std::string>& argv, const std::string&
     return r.out;
 }
 
-std::string Netns::listTable(const std::string& family) const
+std::string NftNetns::listTable(const std::string& family) const
 {
     auto r = run({ "nft", "-s", "list", "table", family, "mudguard" });
     return r.exitCode == 0 ? r.out : std::string();
 }
 
-EnterNetns::EnterNetns(const Netns& ns)
+EnterNetns::EnterNetns(const NftNetns& ns)
 {
     m_saved = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     int fd = ::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC);

@@ -39,12 +39,12 @@ std::string normalizeListing(const std::string& text, bool dropDynamic = true);
 std::string lineDiff(const std::string& expected, const std::string& actual);
 
 /// A network namespace with a unique name, removed (with its processes) on destruction.
-class Netns {
+class NftNetns {
 public:
-    explicit Netns(const std::string& tag);
-    ~Netns();
-    Netns(const Netns&) = delete;
-    Netns& operator=(const Netns&) = delete;
+    explicit NftNetns(const std::string& tag);
+    ~NftNetns();
+    NftNetns(const NftNetns&) = delete;
+    NftNetns& operator=(const NftNetns&) = delete;
     const std::string& name() const { return m_name; }
     /// Runs argv inside the namespace (ip netns exec).
     struct Result {
@@ -64,7 +64,7 @@ private:
 /// Switches the calling thread into a namespace for its lifetime (setns), and back.
 class EnterNetns {
 public:
-    explicit EnterNetns(const Netns& ns);
+    explicit EnterNetns(const NftNetns& ns);
     ~EnterNetns();
     EnterNetns(const EnterNetns&) = delete;
     EnterNetns& operator=(const EnterNetns&) = delete;

@@ -19,7 +19,7 @@ namespace {
 using namespace mudguard::enforcer;
 
 /// `nft --debug=netlink list table` with handles removed and set element dumps sorted.
-std::string bytecode(const Netns& ns, const std::string& family)
+std::string bytecode(const NftNetns& ns, const std::string& family)
 {
     auto r = ns.run({ "nft", "--debug=netlink", "list", "table", family, "mudguard" });
     std::istringstream in(r.out);
@@ -79,7 +79,7 @@ TEST_P(Encoder, MatchesNftTextAndBytecode)
     auto c = compileCase(GetParam());
     if (c.input.features.bridgeReject)
         GTEST_SKIP() << "this kernel cannot reject in a bridge forward chain";
-    Netns viaText("enctext"), viaNetlink("encnl");
+    NftNetns viaText("enctext"), viaNetlink("encnl");
     auto load = viaText.run({ "nft", "-f", "-" }, c.text());
     ASSERT_EQ(load.exitCode, 0) << load.err;
 
@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(Enforcer, Encoder, ::testing::ValuesIn(goldenCases()), 
 TEST(NetlinkApplier, FailingLastOperationAppliesNothing)
 {
     requireNetns();
-    Netns ns("atomic");
+    NftNetns ns("atomic");
     EnterNetns in(ns);
     auto applier = makeNetlinkApplier();
     auto c = compileCase("basic");
@@ -157,7 +157,7 @@ TEST(NetlinkApplier, FailingLastOperationAppliesNothing)
 TEST(NetlinkApplier, ProbeChangesNothing)
 {
     requireNetns();
-    Netns ns("probe");
+    NftNetns ns("probe");
     EnterNetns in(ns);
     auto applier = makeNetlinkApplier();
     auto features = applier->probe();

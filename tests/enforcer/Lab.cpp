@@ -261,8 +261,8 @@ void Servers::run(std::vector<int> fds)
 
 Lab::Lab()
 {
-    m_gw = std::make_unique<Netns>("gw");
-    m_srv = std::make_unique<Netns>("srv");
+    m_gw = std::make_unique<NftNetns>("gw");
+    m_srv = std::make_unique<NftNetns>("srv");
     const std::string gw = m_gw->name(), srv = m_srv->name();
     auto sysctl = [](const std::string& ns, const std::string& key, const std::string& v) {
         runCommand({ "ip", "netns", "exec", ns, "sysctl", "-qw", key + "=" + v });
@@ -291,7 +291,7 @@ Lab::Lab()
     cmd({ "ip", "-n", srv, "route", "add", "default", "via", "198.51.100.1" });
     cmd({ "ip", "-n", srv, "-6", "route", "add", "default", "via", "2001:db8:100::1" });
     for (int d = 1; d <= 3; ++d) {
-        auto ns = std::make_unique<Netns>("dev" + std::to_string(d));
+        auto ns = std::make_unique<NftNetns>("dev" + std::to_string(d));
         std::string n = ns->name(), port = "d" + std::to_string(d), idx = std::to_string(10 + d);
         std::string macText = "02:00:00:00:00:" + idx;
         cmd({ "ip", "-n", gw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n });

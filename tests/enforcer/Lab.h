@@ -100,7 +100,7 @@ public:
     Lab(const Lab&) = delete;
     Lab& operator=(const Lab&) = delete;
 
-    const Netns& gateway() const { return *m_gw; }
+    const NftNetns& gateway() const { return *m_gw; }
     const Host& device(int i) const { return m_devices.at(static_cast<std::size_t>(i)); }
     const std::string& serverNs() const { return m_srv->name(); }
     /// The server's addresses: index 0 = 198.51.100.10 / 2001:db8:100::10, 1 = .20, 2 = .30.
@@ -118,8 +118,8 @@ public:
     static bool ping(const std::string& ns, const enforcer::IpAddress& to, int flowLabel = -1);
 
 private:
-    std::unique_ptr<Netns> m_gw, m_srv;
-    std::vector<std::unique_ptr<Netns>> m_devNs;
+    std::unique_ptr<NftNetns> m_gw, m_srv;
+    std::vector<std::unique_ptr<NftNetns>> m_devNs;
     std::vector<Host> m_devices;
 };
 

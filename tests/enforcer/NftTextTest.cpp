@@ -19,7 +19,7 @@ TEST_P(NftText, LoadsAndListsAsRendered)
     auto c = compileCase(GetParam());
     if (c.input.features.bridgeReject)
         GTEST_SKIP() << "this kernel cannot reject in a bridge forward chain";
-    Netns ns("nfttext");
+    NftNetns ns("nfttext");
     auto load = ns.run({ "nft", "-f", "-" }, c.text());
     ASSERT_EQ(load.exitCode, 0) << load.err;
     std::string listed = ns.listTable("inet") + ns.listTable("bridge");

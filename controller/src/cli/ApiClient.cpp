@@ -231,6 +231,11 @@ std::string printable(std::string_view s)
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
         auto c = static_cast<unsigned char>(s[i]);
+        if (c == '\t') { // nft rule listings indent with tabs
+            out += "    ";
+            ++i;
+            continue;
+        }
         if (c < 0x20 || c == 0x7f) {
             out += '?';
             ++i;
