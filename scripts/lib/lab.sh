@@ -176,10 +176,10 @@ lab_up() {
     lab_spawn "web$s" ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
       --bind "$LAB_WAN4.$s" --port 80 --banner "server $LAB_WAN4.$s"
   done
-  lab_spawn web20v6 ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
-    --bind "$LAB_WAN6::20" --port 80 --banner "server $LAB_WAN6::20"
-  lab_spawn web30v6 ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
-    --bind "$LAB_WAN6::30" --port 80 --banner "server $LAB_WAN6::30"
+  for s in 20 21 30; do
+    lab_spawn "web${s}v6" ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
+      --bind "$LAB_WAN6::$s" --port 80 --banner "server $LAB_WAN6::$s"
+  done
 }
 
 # The HTTPS MUD server (mud.example.com), serving $LAB_DIR/www; lab_stop mudserver stops it.
@@ -302,10 +302,29 @@ lab_dhcpcd() {
   } >"$LAB_DIR/dhcpcd-$name.conf"
   printf '#!/bin/sh\nexit 0\n' >"$LAB_DIR/noop.sh"
   chmod +x "$LAB_DIR/noop.sh"
-  ip netns exec "$ns" dhcpcd -f "$LAB_DIR/dhcpcd-$name.conf" -c "$LAB_DIR/noop.sh" -1 -4 -B -t 15 \
+  # dhcpcd keeps leases in /var/lib/dhcpcd: a private, empty one for each run (ip netns exec gives
+  # each command its own mount namespace), so that nothing of the host's is read or written.
+  ip netns exec "$ns" sh -c 'mount -t tmpfs lab /var/lib/dhcpcd && exec "$@"' dhcpcd \
+    dhcpcd -f "$LAB_DIR/dhcpcd-$name.conf" -c "$LAB_DIR/noop.sh" -1 -4 -B -t 15 \
     --nobackground eth0 >"$LAB_DIR/dhcpcd-$name.log" 2>&1 &
   _lab_track $!
   lab_wait 20 bash -c "ip netns exec $ns ip -4 addr show dev eth0 | grep -q 'inet $LAB_LAN4'"
+}
+
+# A device asks for a DHCPv6 lease with dhcpcd, announcing MUD_URL in option 112. It waits for the
+# gateway's router advertisement first (dnsmasq --enable-ra).
+lab_dhcpcd6() {
+  local name=$1 url=$2 ns
+  ns=$(lab_dev "$name")
+  {
+    echo "ipv6only"
+    echo "persistent"
+    echo "nohook resolv.conf, hostname, ntp.conf, timesyncd.conf, chrony.conf"
+    [ -n "$url" ] && echo "mudurl $url"
+  } >"$LAB_DIR/dhcpcd6-$name.conf"
+  ip netns exec "$ns" sh -c 'mount -t tmpfs lab /var/lib/dhcpcd && exec "$@"' dhcpcd \
+    dhcpcd -f "$LAB_DIR/dhcpcd6-$name.conf" -c /bin/true -1 -6 -B -t 20 eth0 >"$LAB_DIR/dhcpcd6-$name.log" 2>&1
+  lab_wait 20 bash -c "ip netns exec $ns ip -6 addr show dev eth0 scope global | grep -q 'inet6 $LAB_LAN6:'"
 }
 
 # The device's IPv4 address on the LAN.

@@ -30,6 +30,15 @@ eventually 10 "the bulb reaches updates.example.com" reaches bulb updates.exampl
 expect_not "the bulb cannot reach cloud.example.com" reaches bulb cloud.example.com
 expect_not "the bulb cannot reach evil.example.net" reaches bulb evil.example.net
 
+# DHCPv6: option 112 through dnsmasq, enforcement by the device's IPv6 addresses.
+CAM6=02:00:00:00:01:04
+lab_add_device cam6 $CAM6
+expect "dhcpcd gets a DHCPv6 lease, announcing the bulb's MUD URL in option 112" lab_dhcpcd6 cam6 https://mud.example.com/bulb.json
+eventually 20 "the DHCPv6 device's policy is enforced" state_is $CAM6 enforced
+reaches6() { lab_in "$1" curl -s --max-time 2 -g "http://[$2]/" | grep -q server; }
+eventually 10 "the DHCPv6 device reaches updates.example.com over IPv6" reaches6 cam6 "$LAB_WAN6::21"
+expect_not "the DHCPv6 device cannot reach evil.example.net over IPv6" reaches6 cam6 "$LAB_WAN6::30"
+
 # Devices on the same bridge: same manufacturer allowed, others not.
 expect "the thermostat reaches the bulb (same manufacturer)" lab_in therm ping -c1 -W2 "$BULB_IP"
 expect_not "the thermostat cannot reach the unmanaged device" lab_in therm ping -c1 -W1 "$PLAIN_IP"
@@ -83,5 +92,5 @@ expect_not "the quarantined thermostat cannot reach cloud.example.com" reaches t
 answers "the admin releases it" 200 "" POST "/api/v1/devices/$THERM/release" "$LAB_ADMIN_TOKEN"
 eventually 5 "the released thermostat reaches cloud.example.com again" reaches therm cloud.example.com
 answers "the admin removes the registered device" 200 "" DELETE /api/v1/devices/02:00:00:00:01:09 "$LAB_ADMIN_TOKEN"
-metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | grep -q 'mudguard_devices{state="enforced"} 2'; }
+metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | grep -q 'mudguard_devices{state="enforced"} 3'; }
 expect "the metrics count the enforced devices" metrics_cover

@@ -71,8 +71,10 @@ protected:
         writeFile(conf,
             "mudurl " + url + "\n" + (v6 ? "ipv6only\n" : "ipv4only\n")
                 + "nohook resolv.conf, hostname, ntp.conf, timesyncd.conf, chrony.conf\n");
-        return dev.ns->run(
-            { "dhcpcd", "-f", conf.string(), "-c", "/bin/true", "-1", v6 ? "-6" : "-4", "-B", "-t", "20", dev.ifname });
+        // dhcpcd keeps leases in /var/lib/dhcpcd: an empty private one for each run (ip netns exec
+        // gives the command its own mount namespace), so the host's is neither read nor written.
+        return dev.ns->run({ "sh", "-c", "mount -t tmpfs test /var/lib/dhcpcd && exec \"$@\"", "dhcpcd", "dhcpcd", "-f",
+            conf.string(), "-c", "/bin/true", "-1", v6 ? "-6" : "-4", "-B", "-t", "20", dev.ifname });
     }
 
     /// Polls the server until an event matching `pred` arrives; returns it.
