@@ -63,6 +63,7 @@ lab_spawn() {
   shift
   "$@" >"$LAB_DIR/$name.log" 2>&1 &
   local pid=$!
+  disown "$pid" # lab_down ends it; the shell need not report it
   _lab_track "$pid"
   echo "$pid" >"$LAB_DIR/$name.pid"
   lab_log "started $name (pid $pid)"
@@ -208,7 +209,8 @@ lab_write_config() {
     "fetch": { "ca-file": ["$LAB_DIR/pki/ca.pem"], "timeout-seconds": 5 },
     "classes": { "controller": [ { "uri": "https://controller.example.com/hub", "address": ["$LAB_WAN4.21"] } ] },
     "dns": { "resolver": "$LAB_LAN4.1", "min-ttl": 5 },
-    "discovery": { "neighbours": true, "lldp": false },
+    "discovery": { "neighbours": true, $( [ "${LAB_LLDP:-0}" = 1 ] \
+      && echo "\"lldp\": true, \"lldpctl-socket\": \"$LAB_DIR/lldpd.sock\"" || echo '"lldp": false') },
     "posture": { "leave-grace-seconds": 60 }
   }
 }
@@ -325,6 +327,24 @@ lab_dhcpcd6() {
   ip netns exec "$ns" sh -c 'mount -t tmpfs lab /var/lib/dhcpcd && exec "$@"' dhcpcd \
     dhcpcd -f "$LAB_DIR/dhcpcd6-$name.conf" -c /bin/true -1 -6 -B -t 20 eth0 >"$LAB_DIR/dhcpcd6-$name.log" 2>&1
   lab_wait 20 bash -c "ip netns exec $ns ip -6 addr show dev eth0 scope global | grep -q 'inet6 $LAB_LAN6:'"
+}
+
+# The gateway's lldpd, receive only, on the LAN ports, with its control socket in the lab
+# directory (mudguard reads it with LAB_LLDP=1).
+lab_lldp_router() {
+  lab_spawn lldpd-gw ip netns exec "$(lab_gw)" lldpd -d -r -u "$LAB_DIR/lldpd.sock" -O /dev/null -I 'v-*'
+  lab_wait 10 test -S "$LAB_DIR/lldpd.sock"
+}
+
+# A device's lldpd announcing MUD_URL in the MUD custom TLV (OUI 00-00-5E, subtype 1).
+lab_lldp_device() {
+  local name=$1 url=$2 hex
+  hex=$(printf %s "$url" | od -An -tx1 -v | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+  printf 'configure lldp tx-interval 1\nconfigure lldp custom-tlv oui 00,00,5e subtype 1 oui-info %s\n' "$hex" \
+    >"$LAB_DIR/lldpd-$name.conf"
+  lab_spawn "lldpd-$name" ip netns exec "$(lab_dev "$name")" lldpd -d -u "$LAB_DIR/lldpd-$name.sock" \
+    -O "$LAB_DIR/lldpd-$name.conf" -I eth0
+  lab_wait 10 test -S "$LAB_DIR/lldpd-$name.sock"
 }
 
 # The device's IPv4 address on the LAN.

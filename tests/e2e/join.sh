@@ -7,7 +7,9 @@ e2e_require
 
 THERM=02:00:00:00:01:01 BULB=02:00:00:00:01:02 PLAIN=02:00:00:00:01:03
 
+export LAB_LLDP=1
 lab_up
+lab_lldp_router
 lab_start_mudguard
 lab_start_dnsmasq
 lab_add_device therm $THERM
@@ -38,6 +40,17 @@ eventually 20 "the DHCPv6 device's policy is enforced" state_is $CAM6 enforced
 reaches6() { lab_in "$1" curl -s --max-time 2 -g "http://[$2]/" | grep -q server; }
 eventually 10 "the DHCPv6 device reaches updates.example.com over IPv6" reaches6 cam6 "$LAB_WAN6::21"
 expect_not "the DHCPv6 device cannot reach evil.example.net over IPv6" reaches6 cam6 "$LAB_WAN6::30"
+
+# LLDP: the MUD URL in lldpd's custom TLV; the address from a lease that carries no URL.
+LLDPDEV=02:00:00:00:01:05
+lab_add_device lldp $LLDPDEV
+expect "the device's lldpd announces the bulb's MUD URL" lab_lldp_device lldp https://mud.example.com/bulb.json
+eventually 20 "the LLDP device's policy is enforced" state_is $LLDPDEV enforced
+expect "the LLDP device gets a lease without a MUD URL" lab_udhcpc lldp ""
+eventually 10 "the LLDP device reaches updates.example.com" reaches lldp updates.example.com
+expect_not "the LLDP device cannot reach evil.example.net" reaches lldp evil.example.net
+lldp_source() { [ "$(api_field GET "/api/v1/devices/$LLDPDEV" "j['source']")" = lldp ]; }
+expect "the API says the device was learnt by LLDP" lldp_source
 
 # Devices on the same bridge: same manufacturer allowed, others not.
 expect "the thermostat reaches the bulb (same manufacturer)" lab_in therm ping -c1 -W2 "$BULB_IP"
@@ -92,5 +105,5 @@ expect_not "the quarantined thermostat cannot reach cloud.example.com" reaches t
 answers "the admin releases it" 200 "" POST "/api/v1/devices/$THERM/release" "$LAB_ADMIN_TOKEN"
 eventually 5 "the released thermostat reaches cloud.example.com again" reaches therm cloud.example.com
 answers "the admin removes the registered device" 200 "" DELETE /api/v1/devices/02:00:00:00:01:09 "$LAB_ADMIN_TOKEN"
-metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | grep -q 'mudguard_devices{state="enforced"} 3'; }
+metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | grep -q 'mudguard_devices{state="enforced"} 4'; }
 expect "the metrics count the enforced devices" metrics_cover
