@@ -99,7 +99,9 @@ TEST(Schemas, AllModulesArePresent)
         names.push_back(p.filename().string());
     std::vector<std::string> expected = { "ietf-access-control-list@2019-03-04.yang", "ietf-acldns@2019-01-28.yang",
         "ietf-ethertypes@2019-03-04.yang", "ietf-interfaces@2018-02-20.yang", "ietf-mud-transparency@2023-10-10.yang",
-        "ietf-mud@2019-01-28.yang", "ietf-packet-fields@2019-03-04.yang" };
+        "ietf-mud@2019-01-28.yang", "ietf-packet-fields@2019-03-04.yang",
+        // mudguard's own configuration, not an RFC module
+        "mudguard-config@2026-11-01.yang" };
     EXPECT_EQ(names, expected);
 }
 
@@ -122,6 +124,8 @@ TEST(Schemas, CompileLikeThePublishedModules)
     fs::path ours = mudguard::test::sourceDir() / "schemas";
     fs::path published = mudguard::test::corpusDir() / "yang";
     for (const auto& p : projectModules()) {
+        if (p.filename().string().rfind("ietf-", 0) != 0)
+            continue; // the project's own modules have no published counterpart
         SCOPED_TRACE(p.filename().string());
         ASSERT_TRUE(fs::exists(published / p.filename())) << "no published module " << p.filename();
         std::vector<std::string> features;
