@@ -6,11 +6,11 @@
 #include <map>
 #include <set>
 
-#include <fmt/format.h>
-#include <openssl/evp.h>
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <sys/epoll.h>
 
 #include "mudguard/Config.h"
@@ -32,6 +32,7 @@
 #include "mudguard/mudparser/TrustPipeline.h"
 
 #include "Translate.h"
+#include "api/ApiJson.h"
 #include "daemon/DaemonApi.h"
 #include "daemon/DaemonImpl.h"
 #include "daemon/DnsNames.h"
@@ -70,31 +71,12 @@ std::optional<enforcer::IpAddress> toEnforcerIp(const std::string& ip) { return 
 /// A JSON object with string members, for the audit log's detail column.
 std::string detailJson(std::initializer_list<std::pair<std::string_view, std::string_view>> members)
 {
-    std::string out = "{";
-    for (const auto& [k, v] : members) {
-        if (out.size() > 1)
-            out += ',';
-        out += '"';
-        out += k;
-        out += "\":\"";
-        for (char c : v) {
-            switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20)
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-                else
-                    out += c;
-            }
-        }
-        out += '"';
-    }
-    return out + "}";
+    api::JsonWriter w;
+    w.beginObject();
+    for (const auto& [k, v] : members)
+        w.key(k).string(v);
+    w.endObject();
+    return w.take();
 }
 
 /// The first error of a report, as one sentence with its code.

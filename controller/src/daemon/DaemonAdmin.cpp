@@ -90,23 +90,17 @@ void Daemon::Impl::updateDeviceMetrics()
 
 api::Device Daemon::Impl::deviceView(const DeviceRecord& d) const
 {
-    api::Device v;
-    v.mac = d.mac;
-    v.state = d.state;
-    v.reason = d.reason;
-    v.source = d.source;
-    v.mudUrl = d.mudUrl;
-    v.addresses.assign(d.addresses.begin(), d.addresses.end());
+    DeviceRow row;
+    if (auto saved = store->device(d.mac))
+        row = std::move(*saved);
+    row.mac = d.mac;
+    row.state = d.state;
+    row.reason = d.reason;
+    row.source = d.source;
+    row.mudUrl = d.mudUrl;
     if (auto it = policies.find(d.policyKey); it != policies.end())
-        v.policyId = it->second.id;
-    auto now = nowMs();
-    v.createdAt = v.stateSince = v.updatedAt = now;
-    if (auto row = store->device(d.mac)) {
-        v.createdAt = row->createdAt;
-        v.stateSince = row->stateSince;
-        v.updatedAt = row->updatedAt;
-    }
-    return v;
+        row.policyId = it->second.id;
+    return deviceFromRow(row, { d.addresses.begin(), d.addresses.end() });
 }
 
 // =================================================================================================

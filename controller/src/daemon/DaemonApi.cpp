@@ -39,22 +39,6 @@ template <typename F> auto onLoop(EventLoop& loop, F f, std::chrono::millisecond
     return future.get();
 }
 
-api::Device toApi(const DeviceRow& row, std::vector<std::string> addresses)
-{
-    api::Device d;
-    d.mac = row.mac;
-    d.state = row.state;
-    d.reason = row.reason;
-    d.source = row.source;
-    d.mudUrl = row.mudUrl;
-    d.addresses = std::move(addresses);
-    d.policyId = row.policyId;
-    d.createdAt = row.createdAt;
-    d.stateSince = row.stateSince;
-    d.updatedAt = row.updatedAt;
-    return d;
-}
-
 std::optional<Timestamp> toTimestamp(const std::optional<Clock::time_point>& t)
 {
     if (!t)
@@ -86,6 +70,22 @@ const char* directionName(enforcer::Direction d)
 }
 
 } // namespace
+
+api::Device deviceFromRow(const DeviceRow& row, std::vector<std::string> addresses)
+{
+    api::Device d;
+    d.mac = row.mac;
+    d.state = row.state;
+    d.reason = row.reason;
+    d.source = row.source;
+    d.mudUrl = row.mudUrl;
+    d.addresses = std::move(addresses);
+    d.policyId = row.policyId;
+    d.createdAt = row.createdAt;
+    d.stateSince = row.stateSince;
+    d.updatedAt = row.updatedAt;
+    return d;
+}
 
 PolicyView makePolicyView(const PolicyRecord& p)
 {
@@ -199,7 +199,7 @@ std::vector<api::Device> DaemonApi::devices()
     std::vector<api::Device> out;
     out.reserve(all.devices.size());
     for (const auto& row : all.devices)
-        out.push_back(toApi(row, std::move(addresses[row.mac])));
+        out.push_back(deviceFromRow(row, std::move(addresses[row.mac])));
     return out;
 }
 
@@ -214,7 +214,7 @@ api::DeviceDetail DaemonApi::device(const std::string& mac)
     std::vector<std::string> ips;
     for (const auto& a : d.addresses)
         ips.push_back(a.ip);
-    d.device = toApi(*row, std::move(ips));
+    d.device = deviceFromRow(*row, std::move(ips));
     d.history = r->history(mac);
     d.pendingUrlChange = r->pendingUrlChange(mac);
 

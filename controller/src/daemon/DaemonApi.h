@@ -50,6 +50,9 @@ private:
     std::vector<std::unique_ptr<StoreReader>> m_idleReaders;
 };
 
+/// A device as the API lists it, from its database row and addresses.
+api::Device deviceFromRow(const DeviceRow& row, std::vector<std::string> addresses);
+
 /// The policy as auditors see it: metadata, readable summary and rules (built on the loop).
 PolicyView makePolicyView(const PolicyRecord& p);
 
