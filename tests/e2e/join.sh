@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End to end: real dnsmasq on the gateway, udhcpc and dhcpcd on the devices sending option 161,
-# MUD files fetched over HTTPS and verified, names resolved by the lab's DNS server, and real
-# packets through the kernel's nftables.
+# End to end: real dnsmasq on the gateway; udhcpc and dhcpcd on the devices sending the MUD URL in
+# DHCPv4 option 161 and DHCPv6 option 112; lldpd announcing one in the LLDP MUD TLV; MUD files
+# fetched over HTTPS and verified; names resolved by the lab's DNS server; real packets through the
+# kernel's nftables; the HTTP API's views, roles and errors.
 source "$(dirname "$0")/lib.sh"
 e2e_require
 

@@ -90,8 +90,9 @@ std::string firstError(const mudparser::Report& r)
 
 namespace {
 
-/// The networks of the named interfaces ("192.0.2.0/24"), from their addresses and masks.
-std::vector<std::string> interfaceNetworks(const std::vector<std::string>& names)
+/// The addresses of the named interfaces ("192.0.2.1"), or with `networks` their networks
+/// ("192.0.2.0/24"). IPv6 link-local addresses are left out.
+std::vector<std::string> interfaceAddresses(const std::vector<std::string>& names, bool networks)
 {
     std::vector<std::string> out;
     ifaddrs* list = nullptr;
@@ -106,14 +107,16 @@ std::vector<std::string> interfaceNetworks(const std::vector<std::string>& names
         if (i->ifa_addr->sa_family == AF_INET) {
             auto addr = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
             auto mask = reinterpret_cast<sockaddr_in*>(i->ifa_netmask)->sin_addr;
-            addr.s_addr &= mask.s_addr;
+            if (networks)
+                addr.s_addr &= mask.s_addr;
             bits = __builtin_popcount(mask.s_addr);
             ::inet_ntop(AF_INET, &addr, text, sizeof text);
         } else if (i->ifa_addr->sa_family == AF_INET6) {
             auto addr = reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr;
             const auto& mask = reinterpret_cast<sockaddr_in6*>(i->ifa_netmask)->sin6_addr;
             for (int b = 0; b < 16; ++b) {
-                addr.s6_addr[b] &= mask.s6_addr[b];
+                if (networks)
+                    addr.s6_addr[b] &= mask.s6_addr[b];
                 bits += __builtin_popcount(mask.s6_addr[b]);
             }
             if (IN6_IS_ADDR_LINKLOCAL(&addr))
@@ -122,7 +125,7 @@ std::vector<std::string> interfaceNetworks(const std::vector<std::string>& names
         } else {
             continue;
         }
-        out.push_back(fmt::format("{}/{}", text, bits));
+        out.push_back(networks ? fmt::format("{}/{}", text, bits) : std::string(text));
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -181,7 +184,8 @@ Daemon::Impl::Impl(DaemonConfig c, DaemonOptions o)
     enforcer = std::make_unique<enforcer::Enforcer>(enforcer::makeNetlinkApplier(), enforcerConfig());
     pool = std::make_unique<FetchPool>(opts.fetchWorkers, opts.schemaDir);
     DnsNames::Options dn;
-    dn.resolver = cfg.dns.resolver.value_or(cfg.routerAddresses.empty() ? "127.0.0.1" : cfg.routerAddresses.front());
+    auto own = routerAddresses();
+    dn.resolver = cfg.dns.resolver.value_or(own.empty() ? "127.0.0.1" : own.front());
     dn.port = cfg.dns.resolverPort;
     dn.minTtl = cfg.dns.minTtl;
     dn.maxTtl = cfg.dns.maxTtl;
@@ -209,7 +213,12 @@ enforcer::Config Daemon::Impl::enforcerConfig() const
 
 std::vector<std::string> Daemon::Impl::lanPrefixes() const
 {
-    return cfg.lanPrefixes.empty() ? interfaceNetworks(cfg.lanInterfaces) : cfg.lanPrefixes;
+    return cfg.lanPrefixes.empty() ? interfaceAddresses(cfg.lanInterfaces, true) : cfg.lanPrefixes;
+}
+
+std::vector<std::string> Daemon::Impl::routerAddresses() const
+{
+    return cfg.routerAddresses.empty() ? interfaceAddresses(cfg.lanInterfaces, false) : cfg.routerAddresses;
 }
 
 mudparser::LocalNetworks Daemon::Impl::localNetworks() const
@@ -220,7 +229,7 @@ mudparser::LocalNetworks Daemon::Impl::localNetworks() const
     for (const auto& p : lanPrefixes())
         if (auto prefix = mudparser::IpPrefix::parse(p))
             local.lanNetworks.push_back(*prefix);
-    for (const auto& a : cfg.routerAddresses)
+    for (const auto& a : routerAddresses())
         if (auto addr = mudparser::IpAddress::parse(a))
             local.ownAddresses.push_back(*addr);
     return local;
@@ -472,7 +481,7 @@ enforcer::Transaction Daemon::Impl::classTransaction()
     t.setClassPrefixes({ Kind::LocalNetworks, "" }, local);
 
     std::vector<enforcer::Prefix> router;
-    for (const auto& a : cfg.routerAddresses)
+    for (const auto& a : routerAddresses())
         if (auto e = enforcer::Prefix::parse(a))
             router.push_back(*e);
     std::map<std::string, std::vector<enforcer::Prefix>> controllers;
@@ -1267,6 +1276,38 @@ void Daemon::Impl::reload()
     }
     DaemonConfig next = std::move(*loaded.config);
     DaemonConfig prev = cfg;
+    // What is read at start only (everything of `api` but its tokens, which apply at once): a
+    // change is reported, and applied by a restart...
+    auto apiAtStart = [](DaemonConfig::Api a) {
+        a.tokens.clear();
+        return a;
+    };
+    std::string atStart;
+    auto changed = [&](bool differs, const char* name) {
+        if (differs)
+            atStart += (atStart.empty() ? "" : ", ") + std::string(name);
+    };
+    changed(apiAtStart(prev.api) != apiAtStart(next.api), "api");
+    changed(prev.fetch != next.fetch, "fetch");
+    changed(prev.dns != next.dns, "dns");
+    changed(prev.discovery != next.discovery, "discovery");
+    changed(prev.nflog != next.nflog, "nflog");
+    changed(prev.stateDirectory != next.stateDirectory, "state-directory");
+    changed(prev.hookSocket != next.hookSocket, "hook-socket");
+    if (!atStart.empty())
+        log::write(Category::Controller, Level::Warning, Event::ConfigLoaded,
+            "some changed settings are read at start only; restart mudguard to apply them",
+            { { "settings", atStart } });
+    // ... and stays as it is until then, so that what runs is what the configuration in force says.
+    auto tokens = std::move(next.api.tokens);
+    next.api = prev.api;
+    next.api.tokens = std::move(tokens);
+    next.fetch = prev.fetch;
+    next.dns = prev.dns;
+    next.discovery = prev.discovery;
+    next.nflog = prev.nflog;
+    next.stateDirectory = prev.stateDirectory;
+    next.hookSocket = prev.hookSocket;
     cfg = std::move(next);
     enforcer::Transaction t = classTransaction();
     if (enforcerConfig() != enforcer->config())
@@ -1294,10 +1335,6 @@ void Daemon::Impl::reload()
     }
     if (apiServer)
         apiServer->setTokens(apiTokens());
-    if (prev.api.listenAddress != cfg.api.listenAddress || prev.api.port != cfg.api.port
-        || prev.api.tlsCertificate != cfg.api.tlsCertificate || prev.api.enabled != cfg.api.enabled)
-        log::write(Category::Controller, Level::Warning,
-            "the API's address, port or TLS setting changed; restart mudguard to apply it", {});
     publish();
     log::write(Category::Controller, Level::Info, Event::ConfigLoaded, "configuration reloaded",
         { { "path", opts.configFile.string() } });

@@ -142,6 +142,7 @@ struct Daemon::Impl {
     enforcer::Config enforcerConfig() const;
     mudparser::TrustPolicy trustPolicy() const;
     std::vector<std::string> lanPrefixes() const; ///< configured, or those of the LAN interfaces
+    std::vector<std::string> routerAddresses() const; ///< configured, or those of the LAN interfaces
     mudparser::LocalNetworks localNetworks() const;
     void setUpTrust();
     void setUpSources();
