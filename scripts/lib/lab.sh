@@ -154,7 +154,7 @@ lab_up() {
   # Internet: the MUD server, a DNS server, allowed and forbidden servers.
   lab_in net ip addr add "$LAB_WAN4.2/24" dev wan
   local a
-  for a in 10 20 21 30 53; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
+  for a in 10 11 20 21 30 53; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
   lab_in net ip -6 addr add "$LAB_WAN6::2/64" dev wan nodad
   for a in 20 21 30; do lab_in net ip -6 addr add "$LAB_WAN6::$a/128" dev wan nodad; done
   lab_in net ip link set wan up
@@ -167,6 +167,7 @@ lab_up() {
   lab_spawn dns ip netns exec "$net" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
     --no-hosts --listen-address="$LAB_WAN4.53" --bind-interfaces --port=53 --log-queries \
     --host-record="$LAB_MUD_HOST,$LAB_WAN4.10" \
+    --host-record="slow.example.com,$LAB_WAN4.11" \
     --host-record="cloud.example.com,$LAB_WAN4.20,$LAB_WAN6::20" \
     --host-record="updates.example.com,$LAB_WAN4.21,$LAB_WAN6::21" \
     --host-record="evil.example.net,$LAB_WAN4.30,$LAB_WAN6::30" \
@@ -181,6 +182,13 @@ lab_up() {
     lab_spawn "web${s}v6" ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
       --bind "$LAB_WAN6::$s" --port 80 --banner "server $LAB_WAN6::$s"
   done
+}
+
+# A MUD server that accepts connections and never answers (slow.example.com, port 443).
+lab_start_slow() {
+  lab_spawn slow ip netns exec "$(lab_net)" socat "TCP-LISTEN:443,bind=$LAB_WAN4.11,fork,reuseaddr" \
+    SYSTEM:'sleep 120'
+  lab_wait 10 lab_in net bash -c "exec 3<>/dev/tcp/$LAB_WAN4.11/443"
 }
 
 # The HTTPS MUD server (mud.example.com), serving $LAB_DIR/www; lab_stop mudserver stops it.

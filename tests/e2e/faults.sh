@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults, end to end: the table deleted under the daemon, dnsmasq restarted, a signer change, a
-# tampered file, the MUD server down, a corrupt configuration, and the daemon stopped and killed
-# (-9) while a device keeps trying to reach a forbidden server.
+# tampered file, the MUD server down, a MUD server that never answers, a corrupt configuration,
+# and the daemon stopped and killed (-9) while a device keeps trying to reach a forbidden server.
 source "$(dirname "$0")/lib.sh"
 e2e_require
 
@@ -59,6 +59,16 @@ reason_given() { [ -n "$(api_field GET "/api/v1/devices/$CAM" "j['reason'] or ''
 expect "the API gives the reason" reason_given
 expect_not "the failed device is held (fail closed)" reaches cam cloud.example.com
 expect "the failed device still gets DNS from the router" lab_in cam getent hosts cloud.example.com
+
+# --- a MUD server that never answers: the fetch deadline ends it, the device is held -------------
+SLOW=02:00:00:00:02:04
+lab_add_device slow $SLOW
+lab_start_slow
+lab_udhcpc slow https://slow.example.com/device.json
+eventually 20 "the fetch from a server that never answers ends at its deadline" state_is $SLOW failed
+deadline_named() { api_field GET "/api/v1/devices/$SLOW" "j['reason']" | grep -q fetch-deadline; }
+expect "the API names the deadline as the reason" deadline_named
+expect_not "the device behind the silent server is held (fail closed)" reaches slow cloud.example.com
 
 # --- a corrupt configuration is refused; the old one stays ---------------------------------------
 cp "$LAB_DIR/mudguard.json" "$LAB_DIR/mudguard.json.good"
