@@ -8,7 +8,7 @@
 #   +-----------+                     +---------------------------+      +-------------------------+
 #   | DHCP      |--veth--+            | br-lan 192.0.2.1/24       |      | 203.0.113.2             |
 #   | client    |        +--bridge----| 2001:db8:1::1/64          |-veth-| mud.example.com .10:443 |
-#   +-----------+        |            | dnsmasq (DHCP, DNS fwd)   |      | allowed  .20, .21 :80   |
+#   +-----------+        |            | dnsmasq (DHCP, DNS fwd)   |      | allowed  .20-.22 :80    |
 #   +-----------+        |            | mudguard run              |      | forbidden .30 :80       |
 #   |           |--veth--+            | wan 203.0.113.1/24        |      | DNS server .53          |
 #   +-----------+                     +---------------------------+      +-------------------------+
@@ -154,7 +154,7 @@ lab_up() {
   # Internet: the MUD server, a DNS server, allowed and forbidden servers.
   lab_in net ip addr add "$LAB_WAN4.2/24" dev wan
   local a
-  for a in 10 11 20 21 30 53; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
+  for a in 10 11 20 21 22 30 53; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
   lab_in net ip -6 addr add "$LAB_WAN6::2/64" dev wan nodad
   for a in 20 21 30; do lab_in net ip -6 addr add "$LAB_WAN6::$a/128" dev wan nodad; done
   lab_in net ip link set wan up
@@ -168,13 +168,14 @@ lab_up() {
     --no-hosts --listen-address="$LAB_WAN4.53" --bind-interfaces --port=53 --log-queries \
     --host-record="$LAB_MUD_HOST,$LAB_WAN4.10" \
     --host-record="slow.example.com,$LAB_WAN4.11" \
+    --host-record="hub.example.com,$LAB_WAN4.22" \
     --host-record="cloud.example.com,$LAB_WAN4.20,$LAB_WAN6::20" \
     --host-record="updates.example.com,$LAB_WAN4.21,$LAB_WAN6::21" \
     --host-record="evil.example.net,$LAB_WAN4.30,$LAB_WAN6::30" \
     --local-ttl=60 --pid-file="$LAB_DIR/dns-dnsmasq.pid"
   lab_start_mudserver
   local s
-  for s in 20 21 30; do
+  for s in 20 21 22 30; do
     lab_spawn "web$s" ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
       --bind "$LAB_WAN4.$s" --port 80 --banner "server $LAB_WAN4.$s"
   done
@@ -215,7 +216,7 @@ lab_write_config() {
                         { "name": "lab-admin", "sha256": "$(printf %s "$LAB_ADMIN_TOKEN" | sha256sum | cut -d' ' -f1)", "role": "admin" } ] },
     "trust": { "signature": "require", "trust-anchor": ["$LAB_DIR/pki/ca.pem"] },
     "fetch": { "ca-file": ["$LAB_DIR/pki/ca.pem"], "timeout-seconds": 5 },
-    "classes": { "controller": [ { "uri": "https://controller.example.com/hub", "address": ["$LAB_WAN4.21"] } ] },
+    "classes": { "controller": [ { "uri": "https://controller.example.com/hub", "name": ["hub.example.com"] } ] },
     "dns": { "resolver": "$LAB_LAN4.1", "min-ttl": 5 },
     "discovery": { "neighbours": true, $( [ "${LAB_LLDP:-0}" = 1 ] \
       && echo "\"lldp\": true, \"lldpctl-socket\": \"$LAB_DIR/lldpd.sock\"" || echo '"lldp": false') },

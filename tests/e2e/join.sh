@@ -29,6 +29,9 @@ eventually 20 "the bulb's policy is enforced" state_is $BULB enforced
 eventually 10 "the thermostat reaches cloud.example.com" reaches therm cloud.example.com
 expect_not "the thermostat cannot reach evil.example.net" reaches therm evil.example.net
 expect_not "the thermostat cannot reach updates.example.com (the bulb's server)" reaches therm updates.example.com
+# Its controller class (https://controller.example.com/hub) is configured by name: hub.example.com.
+eventually 10 "the thermostat reaches its controller, configured by name" reaches therm hub.example.com
+expect_not "the bulb cannot reach the thermostat's controller" reaches bulb hub.example.com
 eventually 10 "the bulb reaches updates.example.com" reaches bulb updates.example.com
 expect_not "the bulb cannot reach cloud.example.com" reaches bulb cloud.example.com
 expect_not "the bulb cannot reach evil.example.net" reaches bulb evil.example.net

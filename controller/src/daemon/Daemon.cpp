@@ -438,14 +438,9 @@ void Daemon::Impl::restore()
 
     // Names of the restored policies are resolved before the tables are reconciled, so that
     // access by name does not lapse over a restart (the old rules stay in force meanwhile).
-    std::set<std::string> wanted;
-    for (const auto& [key, p] : policies)
-        if (p.installed)
-            wanted.insert(p.dnsNames.begin(), p.dnsNames.end());
-    names->track(wanted);
+    trackNames();
     loop.runUntil([&] { return names->settled(); }, std::chrono::seconds(2));
-    for (auto& [name, addresses] : names->takeUpdates())
-        t.setDnsAddresses(name, std::move(addresses));
+    takeDnsUpdates(t);
 
     auto stats = enforcer->start(std::move(t));
     started = true;
@@ -490,23 +485,82 @@ enforcer::Transaction Daemon::Impl::classTransaction()
     if (cfg.classes.ntpServer)
         if (auto e = enforcer::Prefix::parse(*cfg.classes.ntpServer))
             controllers["urn:ietf:params:mud:ntp"] = { *e };
-    for (const auto& c : cfg.classes.controllers) {
-        auto& v = controllers[c.uri];
-        v.clear();
-        for (const auto& a : c.where.addresses)
+    // Addresses as configured, and those the names resolve to (kept current by DnsNames).
+    auto where = [this](const AddressList& list) {
+        std::vector<enforcer::Prefix> v;
+        for (const auto& a : list.addresses)
             if (auto e = enforcer::Prefix::parse(a))
                 v.push_back(*e);
-    }
+        for (const auto& name : list.names)
+            if (auto it = classNameAddresses.find(name); it != classNameAddresses.end())
+                for (const auto& a : it->second)
+                    if (auto e = enforcer::Prefix::parse(a))
+                        v.push_back(*e);
+        return v;
+    };
+    for (const auto& c : cfg.classes.controllers)
+        controllers[c.uri] = where(c.where);
     for (auto& [uri, v] : controllers)
         t.setClassPrefixes({ Kind::Controller, uri }, v);
-    for (const auto& c : cfg.classes.myControllers) {
-        std::vector<enforcer::Prefix> v;
-        for (const auto& a : c.where.addresses)
-            if (auto e = enforcer::Prefix::parse(a))
-                v.push_back(*e);
-        t.setClassPrefixes({ Kind::MyController, c.mudUrl }, v);
-    }
+    for (const auto& c : cfg.classes.myControllers)
+        t.setClassPrefixes({ Kind::MyController, c.mudUrl }, where(c.where));
     return t;
+}
+
+std::set<std::string> Daemon::Impl::classNames() const
+{
+    std::set<std::string> out;
+    for (const auto& c : cfg.classes.controllers)
+        out.insert(c.where.names.begin(), c.where.names.end());
+    for (const auto& c : cfg.classes.myControllers)
+        out.insert(c.where.names.begin(), c.where.names.end());
+    return out;
+}
+
+std::set<std::string> Daemon::Impl::policyNames() const
+{
+    std::set<std::string> out;
+    for (const auto& [key, p] : policies)
+        if (p.installed)
+            out.insert(p.dnsNames.begin(), p.dnsNames.end());
+    return out;
+}
+
+void Daemon::Impl::trackNames()
+{
+    auto wanted = policyNames();
+    auto classes = classNames();
+    wanted.insert(classes.begin(), classes.end());
+    names->track(wanted);
+}
+
+bool Daemon::Impl::takeDnsUpdates(enforcer::Transaction& t)
+{
+    auto updates = names->takeUpdates();
+    if (updates.empty())
+        return false;
+    const auto inPolicies = policyNames();
+    const auto inClasses = classNames();
+    bool classesChanged = false;
+    for (auto& [name, addresses] : updates) {
+        if (inClasses.count(name)) {
+            std::vector<std::string> text;
+            for (const auto& a : addresses)
+                text.push_back(a.address.toString());
+            classNameAddresses[name] = std::move(text);
+            classesChanged = true;
+        }
+        if (inPolicies.count(name))
+            t.setDnsAddresses(name, std::move(addresses));
+    }
+    if (classesChanged) {
+        // A class set is replaced as a whole: the operations of a fresh class transaction.
+        auto classes = classTransaction();
+        for (const auto& op : classes.ops())
+            if (const auto* set = std::get_if<enforcer::Transaction::SetClassPrefixes>(&op))
+                t.setClassPrefixes(set->ref, set->prefixes);
+    }
+    return true;
 }
 
 // =================================================================================================
@@ -895,10 +949,7 @@ void Daemon::Impl::releasePolicyIfUnused(const std::string& key, enforcer::Trans
         { log::mudUrl(it->second.url) });
     policies.erase(it);
     publish();
-    std::set<std::string> wanted;
-    for (const auto& [k, p] : policies)
-        wanted.insert(p.dnsNames.begin(), p.dnsNames.end());
-    names->track(wanted);
+    trackNames();
 }
 
 std::optional<PolicyRecord> Daemon::Impl::loadLocal(
@@ -1087,11 +1138,7 @@ void Daemon::Impl::onVerdict(mudparser::Verdict v)
                 detailJson({ { "policy", p->id }, { "hash", hash } }));
     st.commit();
 
-    std::set<std::string> wanted;
-    for (const auto& [k, pr] : policies)
-        if (pr.installed)
-            wanted.insert(pr.dnsNames.begin(), pr.dnsNames.end());
-    names->track(wanted);
+    trackNames();
     publish();
 }
 
@@ -1173,13 +1220,9 @@ void Daemon::Impl::onDnsCopies()
 
 void Daemon::Impl::commitDns()
 {
-    auto updates = names->takeUpdates();
-    if (updates.empty())
-        return;
     enforcer::Transaction t;
-    for (auto& [name, addrs] : updates)
-        t.setDnsAddresses(name, std::move(addrs));
-    commit(t, "DNS answers");
+    if (takeDnsUpdates(t))
+        commit(t, "DNS answers");
 }
 
 void Daemon::Impl::onDrops()
@@ -1309,6 +1352,7 @@ void Daemon::Impl::reload()
     next.stateDirectory = prev.stateDirectory;
     next.hookSocket = prev.hookSocket;
     cfg = std::move(next);
+    trackNames(); // names in the classes may have changed
     enforcer::Transaction t = classTransaction();
     if (enforcerConfig() != enforcer->config())
         t.setConfig(enforcerConfig());

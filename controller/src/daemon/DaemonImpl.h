@@ -125,6 +125,7 @@ struct Daemon::Impl {
     std::map<std::string, PolicyRecord> policies;
     std::map<std::string, std::string> addressOwner; ///< ip -> mac
     std::set<std::string> fetching; ///< URLs with a fetch in flight
+    std::map<std::string, std::vector<std::string>> classNameAddresses; ///< class name -> addresses
     std::map<std::string, std::chrono::steady_clock::time_point> joinStarted; ///< mac -> event time
 
     Metrics metricsRegistry;
@@ -148,6 +149,12 @@ struct Daemon::Impl {
     void setUpSources();
     void restore();
     enforcer::Transaction classTransaction();
+    std::set<std::string> classNames() const; ///< names in the controller classes
+    std::set<std::string> policyNames() const; ///< DNS names of the policies in force
+    /// Keeps the names of the policies and the classes resolved.
+    void trackNames();
+    /// Adds the waiting DNS answers to `t` (name sets, and class sets whose names changed).
+    bool takeDnsUpdates(enforcer::Transaction& t);
 
     // --- devices --------------------------------------------------------------------------------
     void onHook();
