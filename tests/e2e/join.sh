@@ -110,4 +110,4 @@ answers "the admin releases it" 200 "" POST "/api/v1/devices/$THERM/release" "$L
 eventually 5 "the released thermostat reaches cloud.example.com again" reaches therm cloud.example.com
 answers "the admin removes the registered device" 200 "" DELETE /api/v1/devices/02:00:00:00:01:09 "$LAB_ADMIN_TOKEN"
 metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | grep -q 'mudguard_devices{state="enforced"} 4'; }
-expect "the metrics count the enforced devices" metrics_cover
+eventually 10 "the metrics count the enforced devices (refreshed every 5 s)" metrics_cover
