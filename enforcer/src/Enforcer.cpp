@@ -423,12 +423,14 @@ struct Enforcer::Impl {
     void settleAssignments(Draft& d)
     {
         std::vector<MacAddress> orphans;
-        for (const auto& [id, p] : d.policies)
-            if (!p)
+        for (const auto& entry : d.policies) {
+            const std::string& id = entry.first; // a plain reference: lambdas may capture it
+            if (!entry.second)
                 d.forEachDevice([&](const Device& dev) {
                     if (dev.assignment.kind == Assignment::Kind::Policy && dev.assignment.policyId == id)
                         orphans.push_back(dev.mac);
                 });
+        }
         for (const auto& mac : orphans)
             d.edit(mac).assignment = Assignment::pending();
         for (const auto& [mac, dev] : d.devices)
@@ -517,7 +519,6 @@ struct Enforcer::Impl {
         TimePoint now_ = now();
         for (const auto& ref : a.refs) {
             std::vector<Prefix> nets;
-            std::optional<std::uint64_t> timeout;
             if (isPrefixClass(ref.kind)) {
                 if (const auto* p = d.classPrefixes(ref))
                     nets = *p;
@@ -796,7 +797,9 @@ struct Enforcer::Impl {
         // DNS names: refreshed addresses are re-added with their new timeout (add, delete,
         // add: correct whether or not the kernel already let the old one expire).
         TimePoint t0 = now();
-        for (const auto& [name, entries] : d.dns) {
+        for (const auto& dnsEntry : d.dns) {
+            const auto& name = dnsEntry.first;
+            const auto& entries = dnsEntry.second; // a plain reference: the lambda below captures it
             SetRef ref { SetRef::Kind::DnsName, name };
             if (!p.next->refs.count(ref))
                 continue;
