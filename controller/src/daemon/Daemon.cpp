@@ -299,20 +299,19 @@ void Daemon::Impl::setUpSources()
         handles.push_back(loop.watchFd(
             lldp->fd(), EPOLLIN, [this](std::uint32_t) { onLldp(); }, "lldp"));
     }
-    NflogReaderOptions fo;
-    fo.group = cfg.nflog.dropGroup;
-    fo.snaplen = 128;
-    nflogDrops = std::make_unique<NflogReader>(fo);
-    handles.push_back(loop.watchFd(
-        nflogDrops->fd(), EPOLLIN, [this](std::uint32_t) { onDrops(); }, "nflog drops"));
-    if (cfg.dns.snoopAnswers) {
-        NflogReaderOptions dn;
-        dn.group = cfg.nflog.dnsGroup;
-        dn.snaplen = 1500;
-        nflogDns = std::make_unique<NflogReader>(dn);
+    auto openNflog = [this](std::uint16_t group, std::uint32_t snaplen, void (Impl::*onReadable)(), const char* what) {
+        NflogReaderOptions o;
+        o.group = group;
+        o.snaplen = snaplen;
+        auto reader = std::make_unique<NflogReader>(o);
         handles.push_back(loop.watchFd(
-            nflogDns->fd(), EPOLLIN, [this](std::uint32_t) { onDnsCopies(); }, "nflog dns"));
-    }
+            reader->fd(), EPOLLIN, [this, onReadable](std::uint32_t) { (this->*onReadable)(); }, what));
+        return reader;
+    };
+    // Denied packets: the headers are enough. DNS answers: whole packets.
+    nflogDrops = openNflog(cfg.nflog.dropGroup, 128, &Impl::onDrops, "nflog drops");
+    if (cfg.dns.snoopAnswers)
+        nflogDns = openNflog(cfg.nflog.dnsGroup, 1500, &Impl::onDnsCopies, "nflog dns");
     handles.push_back(loop.watchFd(
         enforcer->eventFd(), EPOLLIN,
         [this](std::uint32_t) {
@@ -397,8 +396,11 @@ void Daemon::Impl::restore()
             auto key = "local:" + sha256Hex(*rec.localDocument);
             if (auto it = policies.find(key); it != policies.end())
                 p = &it->second;
-            else if (auto loaded = loadLocal(*rec.localDocument, "local override of " + rec.mac, why))
+            else if (mudparser::Report report;
+                     auto loaded = loadLocal(*rec.localDocument, "local override of " + rec.mac, report))
                 p = &policies.emplace(key, std::move(*loaded)).first->second;
+            else
+                why = firstError(report);
         } else if (!rec.mudUrl.empty()) {
             p = policyForUrl(rec.mudUrl);
             if (!p) {
@@ -669,7 +671,6 @@ void Daemon::Impl::bind(const std::string& mac, const std::string& url, DeviceSo
     if (!known) {
         d.mudUrl = url;
         store->putBinding(mac, url, source);
-        persistDevice(d);
         audit(Event::DeviceJoined, mac, url, fmt::format("announced by {}", toString(source)));
         t.setClasses(toEnforcerMac(mac), urlAuthority(url), url);
         if (auto* p = policyForUrl(url); p && p->installed) {
@@ -953,20 +954,20 @@ void Daemon::Impl::releasePolicyIfUnused(const std::string& key, enforcer::Trans
 }
 
 std::optional<PolicyRecord> Daemon::Impl::loadLocal(
-    const std::string& document, const std::string& origin, std::string& why)
+    const std::string& document, const std::string& origin, mudparser::Report& report)
 {
     mudparser::ParseOptions po;
     po.fileName = origin;
     auto r = parser->parse(document, po);
-    if (!r.profile) {
-        why = firstError(r.report);
+    report = std::move(r.report);
+    if (!r.profile)
         return std::nullopt;
-    }
+    const std::string digest = sha256Hex(document);
     PolicyRecord p;
     p.local = true;
     p.document = document;
-    p.hash = "sha256:" + sha256Hex(document);
-    p.key = "local:" + sha256Hex(document);
+    p.hash = "sha256:" + digest;
+    p.key = "local:" + digest;
     p.url = r.profile->mudUrl;
     p.id = policyIdFor(p.key);
     p.cacheValidityHours = r.profile->cacheValidity;
@@ -1292,8 +1293,10 @@ void Daemon::Impl::applyAdminDevices(enforcer::Transaction& t)
             PolicyRecord* p = nullptr;
             if (auto it = policies.find(key); it != policies.end())
                 p = &it->second;
-            else if (auto loaded = loadLocal(doc, dev.mudFile->string(), why))
+            else if (mudparser::Report report; auto loaded = loadLocal(doc, dev.mudFile->string(), report))
                 p = &policies.emplace(key, std::move(*loaded)).first->second;
+            else
+                why = firstError(report);
             d.localDocument = doc;
             d.mudUrl = p ? p->url : std::string();
             if (p && (p->installed || installPolicy(*p, t)))

@@ -112,15 +112,10 @@ api::ActionOutcome Daemon::Impl::adminRegister(const api::RegisterDevice& r, con
     const bool known = devices.count(r.mac) > 0;
     std::optional<PolicyRecord> local;
     if (r.mudDocument) {
-        mudparser::ParseOptions po;
-        po.fileName = "local MUD file for " + r.mac;
-        auto parsed = parser->parse(*r.mudDocument, po);
-        if (!parsed.profile)
-            throw api::InvalidMud("the MUD file is not valid: " + firstError(parsed.report), parsed.report.diagnostics);
-        std::string why;
-        local = loadLocal(*r.mudDocument, po.fileName, why);
+        mudparser::Report report;
+        local = loadLocal(*r.mudDocument, "local MUD file for " + r.mac, report);
         if (!local)
-            throw api::InvalidMud("the MUD file is not valid: " + why, parsed.report.diagnostics);
+            throw api::InvalidMud("the MUD file is not valid: " + firstError(report), report.diagnostics);
     } else if (r.mudUrl) {
         auto url = mudparser::Url::parse(*r.mudUrl);
         if (!url)

@@ -181,7 +181,9 @@ struct Daemon::Impl {
     void releasePolicyIfUnused(const std::string& key, enforcer::Transaction& t);
     PolicyRecord* policyForUrl(const std::string& url);
     void refreshDue();
-    std::optional<PolicyRecord> loadLocal(const std::string& document, const std::string& origin, std::string& why);
+    /// Parses an admin's MUD file into a policy; nothing when it is invalid (`report` says why).
+    std::optional<PolicyRecord> loadLocal(
+        const std::string& document, const std::string& origin, mudparser::Report& report);
 
     // --- enforcement ------------------------------------------------------------------------------
     /// Commits `t`; on failure logs, audits and returns false (nothing changed in the kernel).
