@@ -481,9 +481,12 @@ struct Enforcer::Impl {
             return names::memberSet(dev.assignment.policyId, k);
         };
         for (TableFamily t : kTables) {
+            add(t, names::managedSet(KeyType::EtherAddr), elementOf(dev.mac));
             add(t, member(KeyType::EtherAddr), elementOf(dev.mac));
-            if (t == TableFamily::Inet)
+            if (t == TableFamily::Inet) {
+                addAddresses(t, names::managedSet);
                 addAddresses(t, member);
+            }
             for (const auto& [kind, key] : { std::pair { SetRef::Kind::Manufacturer, dev.manufacturer },
                      std::pair { SetRef::Kind::Model, dev.model } }) {
                 if (!key)
@@ -1151,7 +1154,7 @@ std::string Enforcer::renderDevice(const MacAddress& mac) const
                 for (const auto& r : c.rules)
                     for (const auto& st : r.stmts)
                         if (auto* m = std::get_if<ir::Match>(&st);
-                            m && m->op == ir::Op::InSet && ownSets.count(m->text))
+                            m && (m->op == ir::Op::InSet || m->op == ir::Op::NotInSet) && ownSets.count(m->text))
                             filtered.rules.push_back(r);
                 view.chains.push_back(std::move(filtered));
             } else if (c.name.rfind("p_", 0) == 0) {

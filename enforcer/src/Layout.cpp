@@ -541,7 +541,10 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
     std::string denyFrom = names::denyChain(Direction::FromDevice, rejectDefault);
     std::string denyTo = names::denyChain(Direction::ToDevice, rejectDefault);
 
-    // Sets: membership (dispatch) sets, held devices, drop counters, then the shared classes.
+    // Sets: every managed device, membership (dispatch) sets, held devices, drop counters, then
+    // the shared classes.
+    for (KeyType k : memberKeys(t))
+        table.sets.push_back(setDef(names::managedSet(k), k, "managed devices"));
     for (const Policy* p : policies)
         for (KeyType k : memberKeys(t))
             table.sets.push_back(setDef(names::memberSet(p->id, k), k, ir::sanitize(p->source)));
@@ -597,9 +600,32 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
         table.chains.push_back(std::move(out));
     }
 
-    // Dispatch: one set lookup per policy (membership sets hold no verdicts, so a join never
-    // makes the kernel re-validate the jump graph; see docs/nftables-layout.md).
+    // Dispatch. A packet whose sender (receiver) is no managed device leaves after one lookup;
+    // a managed device's packet then finds its policy with one set lookup per policy. The sets
+    // hold no verdicts, so a join never makes the kernel re-validate the jump graph (see
+    // docs/nftables-layout.md).
     ir::Chain from { "from_dev", std::nullopt, {}, {} }, to { "to_dev", std::nullopt, {}, {} };
+    if (c.holdUnmanaged && inet) {
+        for (const auto& ifname : c.lanInterfaces) {
+            Match m;
+            m.field = Field::MetaIifname;
+            m.text = ifname;
+            from.rules.push_back(rule({ m, setLookup(Field::EtherSaddr, names::managedSet(KeyType::EtherAddr), true),
+                                          verdict(ir::Verdict::Kind::Goto, denyFrom) },
+                "unmanaged"));
+        }
+    }
+    from.rules.push_back(rule({ setLookup(Field::EtherSaddr, names::managedSet(KeyType::EtherAddr), true),
+        verdict(ir::Verdict::Kind::Return) }));
+    if (inet) {
+        to.rules.push_back(rule({ setLookup(Field::IpDaddr, names::managedSet(KeyType::Ipv4Addr), true),
+            verdict(ir::Verdict::Kind::Return) }));
+        to.rules.push_back(rule({ setLookup(Field::Ip6Daddr, names::managedSet(KeyType::Ipv6Addr), true),
+            verdict(ir::Verdict::Kind::Return) }));
+    } else {
+        to.rules.push_back(rule({ setLookup(Field::EtherDaddr, names::managedSet(KeyType::EtherAddr), true),
+            verdict(ir::Verdict::Kind::Return) }));
+    }
     auto dispatch = [&](const std::string& set, KeyType k, Direction d, const std::string& target) {
         Field fieldFor = Field::EtherSaddr;
         if (d == Direction::FromDevice)
@@ -625,14 +651,6 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
         for (KeyType k : toKeys)
             dispatch(names::holdSet(h, k), k, Direction::ToDevice, denyTo);
     }
-    if (c.holdUnmanaged && inet) {
-        for (const auto& ifname : c.lanInterfaces) {
-            Match m;
-            m.field = Field::MetaIifname;
-            m.text = ifname;
-            from.rules.push_back(rule({ m, verdict(ir::Verdict::Kind::Goto, denyFrom) }, "unmanaged"));
-        }
-    }
     table.chains.push_back(std::move(from));
     table.chains.push_back(std::move(to));
 
@@ -640,16 +658,10 @@ ir::Table compileTable(TableFamily t, const std::vector<const Policy*>& policies
     // packet continues where it came from.
     if (dnsLog) {
         ir::Chain dns { std::string(names::kDnsLogChain), std::nullopt, {}, {} };
-        auto logTo = [&](KeyType k, std::string set) {
-            dns.rules.push_back(rule({ setLookup(k == KeyType::Ipv4Addr ? Field::IpDaddr : Field::Ip6Daddr, set),
+        for (KeyType k : toKeys)
+            dns.rules.push_back(rule({ setLookup(k == KeyType::Ipv4Addr ? Field::IpDaddr : Field::Ip6Daddr,
+                                           names::managedSet(k)),
                 ir::Log { std::string(names::kLogPrefixDns), c.dnsLogGroup }, verdict(ir::Verdict::Kind::Return) }));
-        };
-        for (KeyType k : toKeys) {
-            for (const Policy* p : policies)
-                logTo(k, names::memberSet(p->id, k));
-            for (Hold h : { Hold::Pending, Hold::Quarantine })
-                logTo(k, names::holdSet(h, k));
-        }
         table.chains.push_back(std::move(dns));
     }
 
@@ -683,6 +695,8 @@ std::string policyChain(std::string_view policyId, Direction d)
 }
 
 std::string memberSet(std::string_view policyId, KeyType k) { return fmt::format("p_{}_{}", policyId, keySuffix(k)); }
+
+std::string managedSet(KeyType k) { return fmt::format("managed_{}", keySuffix(k)); }
 
 std::string holdSet(Hold h, KeyType k)
 {

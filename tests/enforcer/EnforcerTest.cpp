@@ -148,8 +148,9 @@ TEST_F(Fixture, JoinIsElementsOnlyAndIndependentOfTheDeviceCount)
     EXPECT_TRUE(elementsOnly(small));
     EXPECT_EQ(small.ops.size(), large.ops.size());
     EXPECT_EQ(small.elementCount(), large.elementCount());
-    // MAC in inet and bridge membership sets, one IPv4 and one IPv6 address.
-    EXPECT_EQ(large.elementCount(), 4u);
+    // Its MAC in the inet and bridge membership and managed sets, one IPv4 and one IPv6
+    // address in the inet membership and managed sets.
+    EXPECT_EQ(large.elementCount(), 8u);
 }
 
 TEST_F(Fixture, LeaveRemovesItsElementsAndItsCounters)
@@ -403,7 +404,7 @@ TEST_F(Fixture, RestartReconcilesAgainstTheExistingTablesWithoutRecreatingThem)
     auto stats = restarted.start(saved);
     ASSERT_EQ(kernel->batches.size(), 1u);
     EXPECT_TRUE(elementsOnly(kernel->batches[0])) << "no table, set or chain is recreated";
-    EXPECT_EQ(stats.elements, 2u); // its MAC in the inet and the bridge membership sets
+    EXPECT_EQ(stats.elements, 4u); // its MAC in the inet and bridge membership and managed sets
     expectKernelEqualsDesired(restarted, *kernel);
 }
 
@@ -451,6 +452,7 @@ TEST_F(Fixture, RenderDeviceShowsWhatAppliesToIt)
     EXPECT_EQ(text.find(mac(0).toString()), std::string::npos);
     EXPECT_NE(text.find("ether saddr @p_p1_mac goto p_p1_from"), std::string::npos);
     EXPECT_EQ(text.find("@p_p0_mac"), std::string::npos);
+    EXPECT_NE(text.find("ether saddr != @managed_mac return"), std::string::npos);
     EXPECT_EQ(enforcer->renderDevice(mac(42)), "");
 }
 

@@ -120,6 +120,7 @@ TEST(Layout, NamesAreDerivedFromTypedValues)
     EXPECT_EQ(names::policyChain("abc", Direction::FromDevice), "p_abc_from");
     EXPECT_EQ(names::memberSet("abc", ir::KeyType::Ipv6Addr), "p_abc_ip6");
     EXPECT_EQ(names::holdSet(Hold::Quarantine, ir::KeyType::EtherAddr), "quarantine_mac");
+    EXPECT_EQ(names::managedSet(ir::KeyType::Ipv4Addr), "managed_ip4");
     SetRef hostile { SetRef::Kind::DnsName, "evil\"; flush ruleset; \"" };
     std::string n = names::classSet(hostile, ir::KeyType::Ipv4Addr);
     EXPECT_EQ(n.size(), std::string("dns_0123456789abcdef_ip4").size());

@@ -26,6 +26,7 @@ namespace names {
 std::string policyChain(std::string_view policyId, Direction d); ///< p_<id>_from / p_<id>_to
 std::string memberSet(std::string_view policyId, ir::KeyType k); ///< p_<id>_mac / _ip4 / _ip6
 std::string holdSet(Hold h, ir::KeyType k); ///< pending_mac, quarantine_ip6, ...
+std::string managedSet(ir::KeyType k); ///< managed_mac / _ip4 / _ip6: every device the enforcer holds
 std::string classSet(const SetRef& ref, ir::KeyType k); ///< dns_<hash>_ip4, lan_ip6, mfr_<hash>_mac, ...
 /// Drop counter sets: inet drop_mac / drop_ip4 / drop_ip6; bridge drop_from / drop_to.
 std::string dropSet(ir::TableFamily t, Direction d, ir::KeyType k);
