@@ -614,7 +614,7 @@ void benchPacketPath(double seconds, int rounds)
     }
     double base = percentile(pps["none"], 0.5), newBase = percentile(newPps["none"], 0.5);
     // The forwarding core's time per packet, and what the ruleset adds to it.
-    auto usPerPacket = [](double pps) { return 1e6 / pps; };
+    auto usPerPacket = [](double rate) { return 1e6 / rate; };
     std::cout << fmt::format("  {:>12} | {:>16} | {:>6} | {:>10} | {:>16} | {:>6} | {:>10}\n", "ruleset",
         "established pps", "ratio", "added/pkt", "new-flow pps", "ratio", "added/pkt");
     for (const auto& config : configs) {
