@@ -115,9 +115,20 @@ void DnsNames::onResult(const std::string& name, const Resolver::Result& r)
                 { { "name", name }, { "status", toString(r.status) }, { "detail", r.detail } });
         n.failing = true;
     }
-    // One timer per name: the earlier of the two types' refresh wins.
-    n.refresh = m_loop.addTimer(
-        next, [this, name] { lookup(name); }, "dns refresh");
+    // One timer per name: the earlier of the two types' refresh wins (an A answer with a short TTL
+    // must not wait for the long negative TTL of an AAAA answer that arrived after it).
+    auto at = SteadyClock::now() + next;
+    if (!n.refreshAt || at < *n.refreshAt) {
+        n.refreshAt = at;
+        n.refresh = m_loop.addTimer(
+            next,
+            [this, name] {
+                if (auto due = m_names.find(name); due != m_names.end())
+                    due->second.refreshAt.reset();
+                lookup(name);
+            },
+            "dns refresh");
+    }
     if (!m_updates.empty() && m_onUpdates)
         m_onUpdates();
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -64,6 +65,7 @@ private:
         std::map<int, std::uint64_t> inFlight; ///< by type (1 A, 28 AAAA): resolver query id
         std::map<std::string, std::chrono::steady_clock::time_point> known; ///< address -> expiry
         EventLoop::Handle refresh;
+        std::optional<std::chrono::steady_clock::time_point> refreshAt; ///< while `refresh` is pending
         bool failing = false;
     };
     void lookup(const std::string& name);
