@@ -616,12 +616,14 @@ void Daemon::Impl::onLease(const LeaseEvent& e, enforcer::Transaction& t)
         return;
     }
     if (!e.mudUrl) {
-        if (it == devices.end() || it->second.adminBound)
+        if (it == devices.end())
             return;
+        // The lease's address is the device's, whoever bound it (an admin registers devices that
+        // announce nothing): its to-device rules follow it.
         DeviceRecord& d = it->second;
         addAddress(d, ip, t);
-        if (e.action == LeaseAction::Old && (d.source == DeviceSource::Dhcp || d.source == DeviceSource::Dhcpv6)
-            && !d.mudUrl.empty()) {
+        if (!d.adminBound && e.action == LeaseAction::Old
+            && (d.source == DeviceSource::Dhcp || d.source == DeviceSource::Dhcpv6) && !d.mudUrl.empty()) {
             log::write(Category::Discovery, Level::Warning, Event::UrlMissing, "a renewal carried no MUD URL any more",
                 { log::mac(mac), log::mudUrl(d.mudUrl) });
             audit(Event::UrlMissing, mac, d.mudUrl,
@@ -1355,7 +1357,6 @@ void Daemon::Impl::reload()
     next.stateDirectory = prev.stateDirectory;
     next.hookSocket = prev.hookSocket;
     cfg = std::move(next);
-    trackNames(); // names in the classes may have changed
     enforcer::Transaction t = classTransaction();
     if (enforcerConfig() != enforcer->config())
         t.setConfig(enforcerConfig());
@@ -1382,6 +1383,7 @@ void Daemon::Impl::reload()
     }
     if (apiServer)
         apiServer->setTokens(apiTokens());
+    trackNames(); // names in the classes, and in the admins' local files, may have changed
     publish();
     log::write(Category::Controller, Level::Info, Event::ConfigLoaded, "configuration reloaded",
         { { "path", opts.configFile.string() } });

@@ -174,6 +174,7 @@ api::ActionOutcome Daemon::Impl::adminRegister(const api::RegisterDevice& r, con
         fmt::format(
             "{} registered the device {}", actorText(who), r.mudDocument ? "with a local MUD file" : "by MUD URL"));
     st.commit();
+    trackNames(); // a local file may name hosts no other policy does
     publish();
     out.created = !known;
     out.device = deviceView(d);
