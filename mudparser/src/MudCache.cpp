@@ -84,6 +84,13 @@ std::string encodeCacheEntry(const CacheEntry& e)
         w.Key("signer");
         detail::writeSigner(w, *e.signer);
     }
+    if (!e.chain.empty()) {
+        w.Key("signer-chain");
+        w.StartArray();
+        for (const auto& subject : e.chain)
+            w.String(subject.data(), static_cast<rapidjson::SizeType>(subject.size()));
+        w.EndArray();
+    }
     w.Key("diagnostics");
     w.StartArray();
     for (const auto& d : e.diagnostics) {
@@ -173,6 +180,16 @@ std::optional<CacheEntry> decodeCacheEntry(const std::string& bytes, std::string
         e.signer = detail::readSigner(doc["signer"]);
         if (!e.signer)
             return bad("unreadable signer");
+    }
+    // Entries written before the chain was kept have none; it comes back with the next fetch.
+    if (doc.HasMember("signer-chain")) {
+        if (!doc["signer-chain"].IsArray())
+            return bad("unreadable signer chain");
+        for (const auto& subject : doc["signer-chain"].GetArray()) {
+            if (!subject.IsString())
+                return bad("unreadable signer chain");
+            e.chain.emplace_back(subject.GetString(), subject.GetStringLength());
+        }
     }
     if (doc.HasMember("diagnostics") && doc["diagnostics"].IsArray()) {
         for (const auto& d : doc["diagnostics"].GetArray()) {

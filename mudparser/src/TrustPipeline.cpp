@@ -131,9 +131,10 @@ Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Pa
                 VerifyOptions options;
                 options.at = input.verifyAt ? input.verifyAt : policy.verifyAt;
                 auto check = verifySignature(input.body, *input.signature, *anchors, options);
-                if (check.valid)
+                if (check.valid) {
                     v.signer = check.signer;
-                else
+                    v.chain = check.chain;
+                } else
                     findings.push_back(finding(Severity::Error, check.code,
                         input.signatureUrl.empty()
                             ? check.message
@@ -388,6 +389,7 @@ Verdict TrustPipeline::run(
         e.cacheValidityHours = v.profile->cacheValidity;
         e.isSupported = v.profile->isSupported;
         e.signer = v.signer;
+        e.chain = v.chain;
         for (const auto& d : v.report.diagnostics)
             if (d.severity == Severity::Warning)
                 e.diagnostics.push_back(d);

@@ -33,6 +33,7 @@ CacheEntry entry(const std::string& url, std::string body, SysClock::time_point 
     e.verifiedAt = at;
     e.cacheValidityHours = hours;
     e.signer = SignerIdentity { "CN=signer", "CN=ca", "00ff", "2030-01-01T00:00:00Z" };
+    e.chain = { "CN=signer", "CN=ca" };
     return e;
 }
 
@@ -81,6 +82,7 @@ TEST(MudCache, FreshStaleAndUnsupported)
     EXPECT_EQ(a.entry->etag, "\"2\"");
     EXPECT_EQ(a.entry->signature, "sig-of-https://a.example/dev");
     EXPECT_EQ(a.entry->signer->subject, "CN=signer");
+    EXPECT_EQ(a.entry->chain, (std::vector<std::string> { "CN=signer", "CN=ca" }));
     EXPECT_EQ(reopened.entries().size(), 2u);
     EXPECT_TRUE(reopened.corrupt().empty());
 

@@ -103,6 +103,9 @@ TEST_F(PipelineTest, SignedFileIsAcceptedCachedAndRefreshedConditionally)
     EXPECT_EQ(v.profile->mfgName, "Example Maker");
     ASSERT_TRUE(v.signer);
     EXPECT_EQ(v.signer->subject, "O=Example Maker, CN=Example Maker MUD signer");
+    const std::vector<std::string> chain { "O=Example Maker, CN=Example Maker MUD signer",
+        "O=mudguard test, CN=mudguard test intermediate", "O=mudguard test, CN=mudguard test root" };
+    EXPECT_EQ(v.chain, chain);
     EXPECT_EQ(v.signatureUrl, url("/dev.p7s"));
     EXPECT_TRUE(hasCode(v, "signer-first-use", Severity::Info)) << codes(v);
     EXPECT_EQ(v.summary(),
@@ -113,6 +116,8 @@ TEST_F(PipelineTest, SignedFileIsAcceptedCachedAndRefreshedConditionally)
     auto hit = p->obtain(url("/dev"), parser, now + 47h);
     ASSERT_TRUE(hit.accepted) << codes(hit);
     EXPECT_EQ(hit.source, VerdictSource::Cache);
+    EXPECT_EQ(hit.chain, chain);
+    EXPECT_EQ(cache->lookup(url("/dev"), now).entry->chain, chain);
     EXPECT_EQ(server.requestCount("/dev"), 1u);
 
     // Stale: a conditional request, answered 304; the signature is not fetched again.

@@ -415,6 +415,7 @@ void Daemon::Impl::restore()
                         np.document = hit.entry->body;
                         np.hash = "sha256:" + sha256Hex(np.document);
                         np.signer = hit.entry->signer;
+                        np.signerChain = hit.entry->chain;
                         np.fetchedAt = hit.entry->fetchedAt;
                         np.cacheValidityHours = hit.entry->cacheValidityHours;
                         np.unsupported = !hit.entry->isSupported;
@@ -1077,6 +1078,7 @@ void Daemon::Impl::onVerdict(mudparser::Verdict v)
     p->document = v.body;
     p->hash = hash;
     p->signer = v.signer;
+    p->signerChain = v.chain;
     p->fetchedAt = v.fetchedAt;
     p->cacheValidityHours = v.profile->cacheValidity;
     p->unsupported = v.unsupported;

@@ -60,6 +60,7 @@ api::Signer signerView(const PolicyRecord& p)
     s.issuer = p.signer->issuer;
     s.fingerprint = p.signer->fingerprint;
     s.notAfter = toTimestamp(mudparser::parseRfc3339(p.signer->notAfter));
+    s.chain = p.signerChain;
     s.message = "signature verified: " + p.signer->describe();
     return s;
 }

@@ -75,6 +75,7 @@ struct PolicyRecord {
     std::string hash; ///< "sha256:<hex>" of the document
     std::string document;
     std::optional<mudparser::SignerIdentity> signer;
+    std::vector<std::string> signerChain; ///< subjects from the signer up to the trust anchor
     std::optional<Clock::time_point> fetchedAt;
     unsigned cacheValidityHours = 48;
     bool unsupported = false;

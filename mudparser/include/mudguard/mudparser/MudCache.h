@@ -30,6 +30,7 @@ struct CacheEntry {
     unsigned cacheValidityHours = 48; ///< from the file (RFC 8520 cache-validity)
     bool isSupported = true; ///< false: no longer refreshed, flagged for auditors
     std::optional<SignerIdentity> signer;
+    std::vector<std::string> chain; ///< subjects from the signer up to the trust anchor
     /// The warnings of the validation that accepted the file (errors are never cached).
     std::vector<Diagnostic> diagnostics;
 };

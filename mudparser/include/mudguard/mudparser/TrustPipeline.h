@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mudguard/mudparser/Diagnostic.h"
 #include "mudguard/mudparser/Fetcher.h"
@@ -67,6 +68,7 @@ struct Verdict {
     std::string signature; ///< the DER signature, when there is one
     std::string signatureUrl;
     std::optional<SignerIdentity> signer; ///< set when the signature was verified
+    std::vector<std::string> chain; ///< with `signer`: subjects from the signer up to the trust anchor
     bool unsupported = false; ///< is-supported: false (flag it for auditors)
     std::optional<std::chrono::system_clock::time_point> fetchedAt;
     /// Errors say why the file was refused; warnings what an admin should know (including a
