@@ -11,7 +11,9 @@
 #   +-----------+        |            | dnsmasq (DHCP, DNS fwd)   |      | allowed  .20-.22 :80    |
 #   +-----------+        |            | mudguard run              |      | forbidden .30 :80       |
 #   |           |--veth--+            | wan 203.0.113.1/24        |      | DNS server .53          |
-#   +-----------+                     +---------------------------+      +-------------------------+
+#   +-----------+                     +---------------------------+      | CDN (lab_start_cdn):    |
+#                                                                        |   DNS .54, edges .40-.42|
+#                                                                        +-------------------------+
 #
 # Addresses are from the documentation ranges (RFC 5737, RFC 3849); MACs are locally
 # administered. Nothing here touches the host's own network or firewall.
@@ -154,7 +156,7 @@ lab_up() {
   # Internet: the MUD server, a DNS server, allowed and forbidden servers.
   lab_in net ip addr add "$LAB_WAN4.2/24" dev wan
   local a
-  for a in 10 11 20 21 22 30 53; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
+  for a in 10 11 20 21 22 30 40 41 42 53 54; do lab_in net ip addr add "$LAB_WAN4.$a/32" dev wan; done
   lab_in net ip -6 addr add "$LAB_WAN6::2/64" dev wan nodad
   for a in 20 21 30; do lab_in net ip -6 addr add "$LAB_WAN6::$a/128" dev wan nodad; done
   lab_in net ip link set wan up
@@ -164,8 +166,11 @@ lab_up() {
   _lab_pki
   _lab_publish
 
+  # The lab's names are its own (--local): a name without AAAA records gets an empty answer, not
+  # a refusal.
   lab_spawn dns ip netns exec "$net" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
     --no-hosts --listen-address="$LAB_WAN4.53" --bind-interfaces --port=53 --log-queries \
+    --local=/example.com/ --local=/example.net/ \
     --host-record="$LAB_MUD_HOST,$LAB_WAN4.10" \
     --host-record="slow.example.com,$LAB_WAN4.11" \
     --host-record="hub.example.com,$LAB_WAN4.22" \
@@ -182,6 +187,24 @@ lab_up() {
   for s in 20 21 30; do
     lab_spawn "web${s}v6" ip netns exec "$net" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
       --bind "$LAB_WAN6::$s" --port 80 --banner "server $LAB_WAN6::$s"
+  done
+}
+
+# A CDN for cdn.example.com: its DNS server (.54) gives each client network its own edge server,
+# as CDNs do with the client subnet that resolvers forward (the gateway's dnsmasq adds it): the
+# router itself gets edge .40, the LAN's devices edge .41; edge .42 serves another region and is
+# never given to anyone here. Answers are logged to $LAB_DIR/cdn-dns.log.
+lab_start_cdn() {
+  lab_spawn cdn-dns ip netns exec "$(lab_net)" python3 "$LAB_ROOT/scripts/lib/cdndns.py" \
+    --bind "$LAB_WAN4.54" --name cdn.example.com --ttl 60 --log "$LAB_DIR/cdn-dns.log" \
+    --edge "$LAB_LAN4.1/32=$LAB_WAN4.40" --edge "$LAB_LAN4.0/24=$LAB_WAN4.41" --edge "198.51.100.0/24=$LAB_WAN4.42"
+  local s
+  for s in 40 41 42; do
+    lab_spawn "web$s" ip netns exec "$(lab_net)" python3 "$LAB_ROOT/scripts/lib/mudserver.py" \
+      --bind "$LAB_WAN4.$s" --port 80 --banner "server $LAB_WAN4.$s"
+  done
+  for s in 40 41 42; do
+    lab_wait 10 lab_in net bash -c "exec 3<>/dev/tcp/$LAB_WAN4.$s/80" || { echo "lab: CDN edge .$s did not start" >&2; return 1; }
   done
 }
 
@@ -220,7 +243,7 @@ lab_write_config() {
     "dns": { "resolver": "$LAB_LAN4.1", "min-ttl": 5 },
     "discovery": { "neighbours": true, $( [ "${LAB_LLDP:-0}" = 1 ] \
       && echo "\"lldp\": true, \"lldpctl-socket\": \"$LAB_DIR/lldpd.sock\"" || echo '"lldp": false') },
-    "posture": { "leave-grace-seconds": 60 }
+    "posture": { "leave-grace-seconds": ${LAB_LEAVE_GRACE:-60} }
   }
 }
 EOF
@@ -251,7 +274,8 @@ exec "$LAB_MUDGUARD" hook dnsmasq --socket "$LAB_DIR/hook.sock" "\$@"
 EOF
   chmod +x "$LAB_DIR/hook"
   lab_spawn dnsmasq ip netns exec "$(lab_gw)" dnsmasq --keep-in-foreground --conf-file=/dev/null \
-    --no-resolv --no-hosts --server="$LAB_WAN4.53" --interface=br-lan --bind-interfaces \
+    --no-resolv --no-hosts --server="$LAB_WAN4.53" --server="/cdn.example.com/$LAB_WAN4.54" \
+    --add-subnet=32,128 --interface=br-lan --bind-interfaces \
     --dhcp-range="$LAB_LAN4.100,$LAB_LAN4.199,255.255.255.0,2m" \
     --dhcp-range="$LAB_LAN6::100,$LAB_LAN6::1ff,64,2m" --enable-ra \
     --dhcp-leasefile="$LAB_DIR/dnsmasq.leases" --pid-file="$LAB_DIR/dnsmasq.pid" \
@@ -277,11 +301,10 @@ lab_add_device() {
   echo "/etc/netns/$ns" >>"$LAB_DIR/etcnetns"
 }
 
-# A device asks for a lease with udhcpc, announcing MUD_URL in option 161 (empty: none).
-lab_udhcpc() {
-  local name=$1 url=$2 ns
-  ns=$(lab_dev "$name")
-  cat >"$LAB_DIR/udhcpc-$name.sh" <<'EOF'
+# The script udhcpc runs at DHCP events for device NAME; prints its path.
+_lab_udhcpc_script() {
+  local script=$LAB_DIR/udhcpc-$1.sh
+  cat >"$script" <<'EOF'
 #!/bin/sh
 # Apply the lease to the interface; never touch /etc/resolv.conf (shared by all namespaces).
 case "$1" in
@@ -293,11 +316,30 @@ case "$1" in
 esac
 exit 0
 EOF
-  chmod +x "$LAB_DIR/udhcpc-$name.sh"
+  chmod +x "$script"
+  echo "$script"
+}
+
+# A device asks for a lease with udhcpc, announcing MUD_URL in option 161 (empty: none).
+lab_udhcpc() {
+  local name=$1 url=$2 script
+  script=$(_lab_udhcpc_script "$name")
   local opt=()
   [ -n "$url" ] && opt=(-x "0xa1:\"$url\"")
-  ip netns exec "$ns" udhcpc -i eth0 -f -q -n -t 5 -T 1 -s "$LAB_DIR/udhcpc-$name.sh" "${opt[@]}" \
+  ip netns exec "$(lab_dev "$name")" udhcpc -i eth0 -f -q -n -t 5 -T 1 -s "$script" "${opt[@]}" \
     >"$LAB_DIR/udhcpc-$name.log" 2>&1
+}
+
+# A device keeps its udhcpc running, as a device that stays on the network does; it releases its
+# lease when it exits (lab_stop udhcpc-NAME: the device leaves). Returns once the lease is bound.
+lab_udhcpc_keep() {
+  local name=$1 url=$2 script
+  script=$(_lab_udhcpc_script "$name")
+  local opt=()
+  [ -n "$url" ] && opt=(-x "0xa1:\"$url\"")
+  lab_in "$name" ip -4 addr flush dev eth0 scope global
+  lab_spawn "udhcpc-$name" ip netns exec "$(lab_dev "$name")" udhcpc -i eth0 -f -R -t 5 -T 1 -s "$script" "${opt[@]}"
+  lab_wait 20 bash -c "ip netns exec $(lab_dev "$name") ip -4 addr show dev eth0 | grep -q 'inet $LAB_LAN4'"
 }
 
 # A device asks for a lease with dhcpcd (IPv4), announcing MUD_URL with `mudurl`.
