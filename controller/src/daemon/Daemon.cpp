@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <ifaddrs.h>
+#include <linux/netfilter.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <sys/epoll.h>
@@ -1219,7 +1220,9 @@ void Daemon::Impl::onDnsCopies()
 {
     auto packets = nflogDns->handleReadable();
     for (const auto& pkt : packets)
-        names->observe(pkt.payload, [this](const std::string& client) { return addressOwner.count(client) > 0; });
+        names->observe(
+            pkt.payload, [this](const std::string& client) { return addressOwner.count(client) > 0; },
+            pkt.hook == NF_INET_LOCAL_OUT);
     commitDns();
 }
 

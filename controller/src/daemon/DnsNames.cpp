@@ -150,7 +150,8 @@ DnsNames::Updates DnsNames::takeUpdates()
     return out;
 }
 
-void DnsNames::observe(std::span<const std::uint8_t> packet, const std::function<bool(const std::string&)>& managed)
+void DnsNames::observe(
+    std::span<const std::uint8_t> packet, const std::function<bool(const std::string&)>& managed, bool fromRouter)
 {
     std::optional<dns::ObservedAnswer> seen;
     try {
@@ -161,7 +162,8 @@ void DnsNames::observe(std::span<const std::uint8_t> packet, const std::function
     }
     if (!seen)
         return;
-    if (seen->server.toString() != m_options.resolver || !managed(seen->client.toString())) {
+    bool trusted = fromRouter || seen->server.toString() == m_options.resolver;
+    if (!trusted || !managed(seen->client.toString())) {
         ++m_stats.ignored;
         log::write(Category::Dns, Level::Debug, Event::DnsAnswerRejected,
             "a DNS answer was not learnt (not from the devices' resolver, or not to a managed device)",

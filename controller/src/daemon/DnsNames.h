@@ -49,7 +49,10 @@ public:
     Updates takeUpdates();
     /// A copy of a DNS response (an IP packet). Used when it comes from the devices' resolver,
     /// goes to a managed device (`managed(client address)`) and answers a tracked name.
-    void observe(std::span<const std::uint8_t> packet, const std::function<bool(const std::string&)>& managed);
+    /// `fromRouter`: the copy was taken on the router's output path, so the router's own resolver
+    /// sent it, whichever of the router's addresses (IPv4 or IPv6) the device asked.
+    void observe(std::span<const std::uint8_t> packet, const std::function<bool(const std::string&)>& managed,
+        bool fromRouter = false);
 
     struct Stats {
         std::uint64_t lookups = 0, failures = 0, observed = 0, ignored = 0;

@@ -63,5 +63,63 @@ TEST(DnsNames, RefreshesWhenTheShortestAnswerIsDueWhicheverArrivesLast)
     EXPECT_TRUE(loop.runUntil([&] { return aQueries >= 2; }, 5s)) << "the name was not refreshed in time";
 }
 
+/// A DNS answer as the nflog copy carries it: IPv6, UDP from port 53.
+dns::Bytes answerPacket(const dns::Bytes& from, const dns::Bytes& to, const dns::Bytes& answer)
+{
+    dns::Bytes udp = dns::Wire {}.u16(53).u16(40000).u16(static_cast<unsigned>(answer.size() + 8)).u16(0).raw(answer).b;
+    return dns::Wire {}
+        .u32(0x60000000)
+        .u16(static_cast<unsigned>(udp.size()))
+        .u8(17)
+        .u8(64)
+        .raw(from)
+        .raw(to)
+        .raw(udp)
+        .b;
+}
+
+TEST(DnsNames, LearnsAnswersFromTheResolverOrFromTheRouterItself)
+{
+    EventLoop loop;
+    dns::ScriptedServer server(loop, [](const dns::Message& q, int) {
+        const auto& question = q.questions.at(0);
+        return std::vector<dns::Bytes> { dns::Wire {}
+                                             .header(q.id, dns::kResponse, 1, 0)
+                                             .question(question.name, static_cast<dns::Type>(question.type))
+                                             .b };
+    });
+    DnsNames::Options o;
+    o.resolver = "127.0.0.1";
+    o.port = server.port();
+    DnsNames names(loop, o, {});
+    names.track({ "cdn.example.com" });
+    ASSERT_TRUE(loop.runUntil([&] { return names.settled(); }, 5s));
+
+    // The router's IPv6 address answers a device: not the configured resolver address.
+    dns::Bytes router(16, 0), device(16, 0), edge(16, 0);
+    for (auto* a : { &router, &device, &edge })
+        (*a)[0] = 0x20, (*a)[1] = 0x01, (*a)[2] = 0x0d, (*a)[3] = 0xb8;
+    router[15] = 0x01, device[15] = 0x07, edge[15] = 0x41;
+    auto answer = dns::Wire {}
+                      .header(0x2222, dns::kResponse, 1, 1)
+                      .question("cdn.example.com", dns::Type::Aaaa)
+                      .a(dns::kQname, 60, edge)
+                      .b;
+    auto packet = answerPacket(router, device, answer);
+    auto anyDevice = [](const std::string&) { return true; };
+
+    names.observe(packet, anyDevice); // forwarded: only the configured resolver is believed
+    EXPECT_TRUE(names.addresses("cdn.example.com").empty());
+    EXPECT_EQ(names.stats().ignored, 1u);
+
+    names.observe(packet, anyDevice, true); // sent by the router itself
+    ASSERT_EQ(names.addresses("cdn.example.com"), std::vector<std::string> { "2001:db8::41" });
+    EXPECT_EQ(names.stats().observed, 1u);
+
+    names.observe(
+        packet, [](const std::string&) { return false; }, true); // not to a managed device
+    EXPECT_EQ(names.stats().ignored, 2u);
+}
+
 } // namespace
 } // namespace mudguard::controller
