@@ -410,14 +410,11 @@ struct Path {
     }
 };
 
-/// Sends 64-byte UDP datagrams of one flow from the client as fast as one core allows, for
-/// `seconds`; returns the packets per second the gateway forwarded. `established`: the server
-/// answers the first datagram, so the flow is established (the steady state of real traffic);
-/// otherwise it never answers and every packet is classified as a new flow (the worst case).
-double measurePps(const Path& path, double seconds, bool established)
+/// The server side of the packet-path measurements: a thread in the server namespace that
+/// receives on UDP port 9000 until `stop` and sends back the datagrams `answer` selects.
+std::thread udpServer(const Path& path, std::atomic<bool>& stop, bool (*answer)(const char*))
 {
-    std::atomic<bool> stop { false };
-    std::thread sink([&] {
+    return std::thread([&path, &stop, answer] {
         enter(path.server.name());
         pin(1);
         int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -432,28 +429,49 @@ double measurePps(const Path& path, double seconds, bool established)
             sockaddr_in from {};
             socklen_t len = sizeof from;
             ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-            if (n > 0 && buf[0] == 1) // a hello: answered once
+            if (n > 0 && answer(buf))
                 ::sendto(fd, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), len);
         }
         ::close(fd);
     });
+}
+
+/// A UDP socket of the client (call it in the client namespace) connected to the server's port
+/// 9000, with a receive timeout of `timeoutUs` (0: none).
+int connectToServer(long timeoutUs)
+{
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (timeoutUs) {
+        timeval tv { timeoutUs / 1000000, timeoutUs % 1000000 };
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    sockaddr_in to {};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(9000);
+    ::inet_pton(AF_INET, "10.2.0.2", &to.sin_addr);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    return fd;
+}
+
+/// Sends 64-byte UDP datagrams of one flow from the client as fast as one core allows, for
+/// `seconds`; returns the packets per second the gateway forwarded. `established`: the server
+/// answers the first datagram, so the flow is established (the steady state of real traffic);
+/// otherwise it never answers and every packet is classified as a new flow (the worst case).
+double measurePps(const Path& path, double seconds, bool established)
+{
+    std::atomic<bool> stop { false };
+    // Only a hello (first byte 1) is answered.
+    std::thread sink = udpServer(path, stop, [](const char* buf) { return buf[0] == 1; });
     std::atomic<bool> go { false };
     std::uint64_t before = 0;
     auto t0 = Clock::now();
     std::thread source([&] {
         enter(path.client.name());
         pin(0);
-        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in to {};
-        to.sin_family = AF_INET;
-        to.sin_port = htons(9000);
-        ::inet_pton(AF_INET, "10.2.0.2", &to.sin_addr);
-        ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+        int fd = connectToServer(established ? 1000000 : 0);
         char payload[64] = {};
         if (established) {
             char hello[64] = { 1 };
-            timeval tv { 1, 0 };
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
             for (int tries = 0; tries < 5; ++tries) {
                 ::send(fd, hello, sizeof hello, 0);
                 if (::recv(fd, hello, sizeof hello, 0) > 0)
@@ -494,41 +512,12 @@ double measurePps(const Path& path, double seconds, bool established)
 std::vector<double> measureRtt(const Path& path, int probes, bool newFlows)
 {
     std::atomic<bool> stop { false };
-    std::thread echo([&] {
-        enter(path.server.name());
-        pin(1);
-        int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a {};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(9000);
-        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        timeval tv { 0, 100000 };
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        char buf[2048];
-        while (!stop) {
-            sockaddr_in from {};
-            socklen_t len = sizeof from;
-            ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-            if (n > 0)
-                ::sendto(fd, buf, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&from), len);
-        }
-        ::close(fd);
-    });
+    std::thread echo = udpServer(path, stop, [](const char*) { return true; });
     std::vector<double> out;
     std::thread client([&] {
         enter(path.client.name());
         pin(0);
-        sockaddr_in to {};
-        to.sin_family = AF_INET;
-        to.sin_port = htons(9000);
-        ::inet_pton(AF_INET, "10.2.0.2", &to.sin_addr);
-        auto open = [&] {
-            int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-            timeval tv { 0, 200000 };
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
-            return fd;
-        };
+        auto open = [] { return connectToServer(200000); };
         char payload[64] = {};
         int fd = open();
         // Warm-up: neighbours, the echo thread, and (for the shared flow) the conntrack entry.
