@@ -1,14 +1,15 @@
 // Enforcement costs in a network namespace of its own (needs root): the kernel update of one
 // device join against the number of devices already enforced (B1), forwarded packets per second
-// through the gateway against no ruleset and a linear chain (B3), kernel memory per enforced
-// device (B5), one DNS name's address change with 1 and 1 000 devices using the name (B6) and
-// the cold start of 10 000 saved devices (B8).
+// through the gateway against no ruleset, a verdict-map dispatch and a linear chain (B3), kernel
+// memory per enforced device (B5), one DNS name's address change with 1 and 1 000 devices using
+// the name (B6) and the cold start of 10 000 saved devices (B8).
 //
 //   bench_enforcer [--only b1,b3,b5,b6,b8] [--seconds S]
 //
 // The namespaces are created by the benchmark and removed when it ends. Figures are medians
 // within one run; compare them as ratios (the machine is shared and noisy).
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -17,9 +18,11 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -28,6 +31,8 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,6 +63,40 @@ std::string sh(const std::string& cmd, bool check = true)
     return out;
 }
 
+/// The namespaces this run holds, for the signal handler: a run stopped with ^C or a TERM
+/// removes them too. Fixed storage, so that the handler only reads memory and makes system calls.
+struct LiveNamespaces {
+    static constexpr std::size_t kMax = 16, kPath = 96;
+    std::array<std::array<char, kPath>, kMax> paths {};
+    void add(const std::string& name)
+    {
+        for (auto& p : paths)
+            if (p[0] == '\0') {
+                *fmt::format_to_n(p.data(), kPath - 1, "/run/netns/{}", name).out = '\0';
+                return;
+            }
+    }
+    void remove(const std::string& name)
+    {
+        for (auto& p : paths)
+            if (p[0] != '\0' && name == std::string_view(p.data()).substr(std::string_view("/run/netns/").size()))
+                p[0] = '\0';
+    }
+};
+LiveNamespaces g_live;
+
+extern "C" void removeNamespacesAndDie(int sig)
+{
+    // What `ip netns delete` does: detach the namespace's bind mount and remove the file.
+    for (auto& p : g_live.paths)
+        if (p[0] != '\0') {
+            ::umount2(p.data(), MNT_DETACH);
+            ::unlink(p.data());
+        }
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+
 /// A namespace created for the run and deleted with it.
 class Netns {
 public:
@@ -65,9 +104,14 @@ public:
         : m_name(std::move(name))
     {
         sh("ip netns add " + m_name);
+        g_live.add(m_name);
         sh("ip -n " + m_name + " link set lo up");
     }
-    ~Netns() { sh("ip netns delete " + m_name, false); }
+    ~Netns()
+    {
+        sh("ip netns delete " + m_name, false);
+        g_live.remove(m_name);
+    }
     Netns(const Netns&) = delete;
     Netns& operator=(const Netns&) = delete;
     const std::string& name() const { return m_name; }
@@ -205,41 +249,53 @@ void clearTables(const Netns& ns)
 
 // ---- B1 join cost and B8 cold start --------------------------------------------------------
 
-void benchJoin(const Netns& gw, int rounds)
+void benchJoin(int rounds)
 {
+    const std::vector<std::uint32_t> sizes { 10, 100, 1000, 10000 };
     std::cout << "B1 join: one device (MAC, IPv4, IPv6) joins while N devices over " << kPolicies
-              << " policies are enforced; " << rounds << " joins and leaves per N\n";
+              << " policies are enforced; " << rounds
+              << " joins and leaves per N, interleaved across N (one namespace per N)\n";
     std::cout << fmt::format(
         "  {:>6} | {:>10} | {:>10} | {:>10} | {:>10}\n", "N", "join p50", "join p90", "leave p50", "setup");
-    std::map<std::uint32_t, double> medians;
-    for (std::uint32_t n : { 10u, 100u, 1000u, 10000u }) {
-        clearTables(gw);
-        auto e = makeEnforcer(gw.name());
+    // All sizes are enforced at once, each in its own namespace, and every round joins one device
+    // in each: a slow phase of the machine then affects every N alike.
+    std::vector<std::unique_ptr<Netns>> spaces;
+    std::vector<std::unique_ptr<Enforcer>> enforcers;
+    std::vector<double> setup;
+    for (std::uint32_t n : sizes) {
+        spaces.push_back(std::make_unique<Netns>(fmt::format("mgbench-{}-b1n{}", ::getpid(), n)));
         auto t0 = Clock::now();
-        e->start(savedState(n));
-        double setup = ms(Clock::now() - t0);
-        std::vector<double> joins, leaves;
-        for (int r = 0; r < rounds; ++r) {
-            std::uint32_t id = 1000000 + static_cast<std::uint32_t>(r);
+        enforcers.push_back(makeEnforcer(spaces.back()->name()));
+        enforcers.back()->start(savedState(n));
+        setup.push_back(ms(Clock::now() - t0));
+    }
+    std::vector<std::vector<double>> joins(sizes.size()), leaves(sizes.size());
+    for (int r = 0; r < rounds; ++r) {
+        std::uint32_t id = 1000000 + static_cast<std::uint32_t>(r);
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
             Transaction join;
             join.setDevice(macOf(id), Assignment::policy(fmt::format("bench{}", r % kPolicies)));
             join.setAddresses(macOf(id), addressesOf(id));
             auto a = Clock::now();
-            e->commit(join);
-            joins.push_back(ms(Clock::now() - a));
+            enforcers[i]->commit(join);
+            joins[i].push_back(ms(Clock::now() - a));
             Transaction leave;
             leave.removeDevice(macOf(id));
             a = Clock::now();
-            e->commit(leave);
-            leaves.push_back(ms(Clock::now() - a));
+            enforcers[i]->commit(leave);
+            leaves[i].push_back(ms(Clock::now() - a));
         }
-        medians[n] = percentile(joins, 0.5);
-        std::cout << fmt::format("  {:>6} | {:>7.3f} ms | {:>7.3f} ms | {:>7.3f} ms | {:>7.1f} ms\n", n, medians[n],
-            percentile(joins, 0.9), percentile(leaves, 0.5), setup);
+    }
+    std::map<std::uint32_t, double> medians;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        medians[sizes[i]] = percentile(joins[i], 0.5);
+        std::cout << fmt::format("  {:>6} | {:>7.3f} ms | {:>7.3f} ms | {:>7.3f} ms | {:>7.1f} ms\n", sizes[i],
+            medians[sizes[i]], percentile(joins[i], 0.9), percentile(leaves[i], 0.5), setup[i]);
     }
     std::cout << fmt::format(
         "  ratio join p50 10000/100: {:.2f} (target <= 1.5); p50 at 10000: {:.3f} ms (target <= 1 ms)\n",
         medians[10000] / medians[100], medians[10000]);
+    enforcers.clear();
 }
 
 void benchColdStart(const Netns& gw, int rounds)
@@ -543,6 +599,22 @@ std::vector<double> measureRtt(const Path& path, int probes, bool newFlows)
     return out;
 }
 
+/// Loads nft commands or a ruleset into the gateway with the nft program.
+void loadText(const Netns& gw, const std::string& text)
+{
+    char path[] = "/tmp/mgbench-rules-XXXXXX";
+    int fd = ::mkstemp(path);
+    bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd >= 0)
+        ::close(fd);
+    if (!written) {
+        ::unlink(path);
+        throw std::runtime_error("cannot write a ruleset for nft");
+    }
+    gw.exec(fmt::format("nft -f {}", path));
+    ::unlink(path);
+}
+
 /// The linear layout for comparison: one rule per device in one chain, the sender's last
 /// (`ctOnly`: only the established rule, the cost of connection tracking alone).
 void loadLinear(const Netns& gw, std::uint32_t devices, bool ctOnly = false)
@@ -554,13 +626,29 @@ void loadLinear(const Netns& gw, std::uint32_t devices, bool ctOnly = false)
     if (!ctOnly)
         text += "  ether saddr 02:00:00:00:0b:01 ip daddr 10.2.0.2 udp dport 9000 accept\n  drop\n";
     text += " }\n}\n";
-    char path[] = "/tmp/mgbench-linear-XXXXXX";
-    int fd = ::mkstemp(path);
-    if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-        throw std::runtime_error("cannot write the linear ruleset");
-    ::close(fd);
-    gw.exec(fmt::format("nft -f {}", path));
-    ::unlink(path);
+    loadText(gw, text);
+}
+
+/// The dispatch the verdict-map layout would use, for comparison on the same policies: after
+/// mudguard's tables are in place, `from_dev` is replaced by one lookup in a verdict map that
+/// sends each device (`devices` of them over the policies, and `sender` on the last one)
+/// straight to its policy chain. Only the packet path is compared: the enforcer does not know
+/// of the change.
+void useVerdictMap(const Netns& gw, std::uint32_t devices, const MacAddress& sender)
+{
+    const std::string table = "inet mudguard";
+    std::string text = fmt::format("flush chain {0} from_dev\nadd map {0} bench_dispatch {{ type ether_addr : "
+                                   "verdict; }}\nadd element {0} bench_dispatch {{ ",
+        table);
+    auto element = [](const MacAddress& mac, int policy) {
+        return fmt::format(
+            "{} : goto {}", mac.toString(), names::policyChain(fmt::format("bench{}", policy), Direction::FromDevice));
+    };
+    for (std::uint32_t i = 0; i < devices; ++i)
+        text += element(macOf(i), static_cast<int>(i % kPolicies)) + ", ";
+    text += element(sender, kPolicies - 1) + " }\n";
+    text += fmt::format("add rule {} from_dev ether saddr vmap @bench_dispatch\n", table);
+    loadText(gw, text);
 }
 
 void benchPacketPath(double seconds, int rounds)
@@ -574,19 +662,22 @@ void benchPacketPath(double seconds, int rounds)
                  "once) and new (never answered: every packet walks the dispatch and the sender's policy to its "
                  "last rule); "
               << rounds << " interleaved rounds of " << seconds << " s\n";
-    const std::vector<std::string> configs { "none", "ct-only", "100", "10000", "linear10000" };
+    const std::vector<std::string> configs { "none", "ct-only", "100", "10000", "vmap10000", "linear10000" };
     std::map<std::string, std::vector<double>> pps, newPps, echoRtt, newRtt;
     for (int r = 0; r < rounds; ++r) {
         for (const auto& config : configs) {
             clearTables(path.gw);
             path.gw.exec("nft delete table inet mgbench_linear", false);
             std::unique_ptr<Enforcer> e;
-            if (config == "100" || config == "10000") {
+            if (config == "100" || config == "10000" || config == "vmap10000") {
+                std::uint32_t devices = config == "100" ? 100 : 10000;
                 e = makeEnforcer(path.gw.name());
-                Transaction t = savedState(static_cast<std::uint32_t>(std::stoul(config)));
+                Transaction t = savedState(devices);
                 t.setDevice(clientMac, Assignment::policy(fmt::format("bench{}", kPolicies - 1)));
                 t.setAddresses(clientMac, { clientV4 });
                 e->start(t);
+                if (config == "vmap10000")
+                    useVerdictMap(path.gw, devices, clientMac);
             } else if (config == "linear10000") {
                 loadLinear(path.gw, 10000);
             } else if (config == "ct-only") {
@@ -601,21 +692,29 @@ void benchPacketPath(double seconds, int rounds)
             }
         }
     }
-    double base = percentile(pps["none"], 0.5), newBase = percentile(newPps["none"], 0.5);
+    // Ratios and added times are taken round by round (each against the no-ruleset rate of the
+    // same round, measured seconds apart) and then the median over the rounds: the machine's slow
+    // and fast phases then cancel out.
+    auto paired = [](const std::vector<double>& a, const std::vector<double>& b, auto f) {
+        std::vector<double> out;
+        for (std::size_t r = 0; r < std::min(a.size(), b.size()); ++r)
+            out.push_back(f(a[r], b[r]));
+        return percentile(out, 0.5);
+    };
+    auto ratio = [](double v, double base) { return v / base; };
     // The forwarding core's time per packet, and what the ruleset adds to it.
-    auto usPerPacket = [](double rate) { return 1e6 / rate; };
+    auto addedUs = [](double v, double base) { return 1e6 / v - 1e6 / base; };
     std::cout << fmt::format("  {:>12} | {:>16} | {:>6} | {:>10} | {:>16} | {:>6} | {:>10}\n", "ruleset",
         "established pps", "ratio", "added/pkt", "new-flow pps", "ratio", "added/pkt");
     for (const auto& config : configs) {
-        double v = percentile(pps[config], 0.5), n = percentile(newPps[config], 0.5);
         std::cout << fmt::format("  {:>12} | {:>16.0f} | {:>6.2f} | {:>7.2f} us | {:>16.0f} | {:>6.2f} | {:>7.2f} us\n",
-            config, v, v / base, usPerPacket(v) - usPerPacket(base), n, n / newBase,
-            usPerPacket(n) - usPerPacket(newBase));
+            config, percentile(pps[config], 0.5), paired(pps[config], pps["none"], ratio),
+            paired(pps[config], pps["none"], addedUs), percentile(newPps[config], 0.5),
+            paired(newPps[config], newPps["none"], ratio), paired(newPps[config], newPps["none"], addedUs));
     }
     std::cout << fmt::format("  drift 10000/100: established {:.2f}, new flows {:.2f}; target: >= 0.85 of no "
                              "ruleset at 10000\n",
-        percentile(pps["10000"], 0.5) / percentile(pps["100"], 0.5),
-        percentile(newPps["10000"], 0.5) / percentile(newPps["100"], 0.5));
+        paired(pps["10000"], pps["100"], ratio), paired(newPps["10000"], newPps["100"], ratio));
     // Round trips on a shared VM are dominated by scheduling; the 10th percentile is the
     // stablest view of the path itself.
     std::cout << fmt::format("  UDP echo round trip through the gateway, {} probes per round and ruleset: p10 / p50, "
@@ -638,7 +737,7 @@ void benchPacketPath(double seconds, int rounds)
 int main(int argc, char** argv)
 {
     std::set<std::string> only;
-    double seconds = 1.0;
+    double seconds = 2.0;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--only" && i + 1 < argc) {
@@ -657,13 +756,15 @@ int main(int argc, char** argv)
         std::cout << "bench_enforcer: needs root (network namespaces); skipped\n";
         return 0;
     }
+    for (int sig : { SIGINT, SIGTERM, SIGHUP })
+        ::signal(sig, removeNamespacesAndDie);
     auto want = [&](const char* b) { return only.empty() || only.count(b); };
     try {
         auto t0 = Clock::now();
         {
             Netns gw(fmt::format("mgbench-{}", ::getpid()));
             if (want("b1"))
-                benchJoin(gw, 200);
+                benchJoin(200);
             if (want("b6"))
                 benchDns(gw, 300);
             if (want("b5"))
