@@ -46,6 +46,10 @@ lab_log() {
   if [ "$LAB_VERBOSE" = 1 ]; then echo "lab: $*" >&2; fi
 }
 
+# Like `grep -q`, but reads its whole input: under pipefail, `grep -q` leaving at the first match
+# can kill the writer with SIGPIPE and fail the pipeline although the text matched.
+lab_matches() { grep "$@" >/dev/null; }
+
 # Wait until CMD succeeds, polling every 0.1 s, for at most SECONDS. Prints nothing.
 lab_wait() {
   local seconds=$1

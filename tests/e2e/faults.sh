@@ -21,7 +21,7 @@ eventually 10 "the thermostat reaches cloud.example.com" reaches therm cloud.exa
 
 # Requests for the two files in force (the failed device's file is retried, and does not count).
 fetches() { grep -c 'thermostat\|bulb\.' "$LAB_DIR/mudserver-access.log"; }
-event_logged() { lab_api GET "/api/v1/events?limit=1000" | grep -q "$1"; }
+event_logged() { lab_api GET "/api/v1/events?limit=1000" | lab_matches "$1"; }
 
 # --- someone deletes mudguard's table -----------------------------------------------------------
 lab_in gw nft delete table inet mudguard
@@ -66,14 +66,14 @@ lab_add_device slow $SLOW
 lab_start_slow
 lab_udhcpc slow https://slow.example.com/device.json
 eventually 20 "the fetch from a server that never answers ends at its deadline" state_is $SLOW failed
-deadline_named() { api_field GET "/api/v1/devices/$SLOW" "j['reason']" | grep -q fetch-deadline; }
+deadline_named() { api_field GET "/api/v1/devices/$SLOW" "j['reason']" | lab_matches fetch-deadline; }
 expect "the API names the deadline as the reason" deadline_named
 expect_not "the device behind the silent server is held (fail closed)" reaches slow cloud.example.com
 
 # --- a corrupt configuration is refused; the old one stays ---------------------------------------
 cp "$LAB_DIR/mudguard.json" "$LAB_DIR/mudguard.json.good"
 echo '{ "mudguard-config:mudguard": { "state-directory": 42 ' >"$LAB_DIR/mudguard.json"
-reload_refused() { LAB_ROLE=admin lab_api POST /api/v1/config/reload | grep -q '"code"'; }
+reload_refused() { LAB_ROLE=admin lab_api POST /api/v1/config/reload | lab_matches '"code"'; }
 expect "a reload of a corrupt configuration is refused with a JSON error" reload_refused
 kill -HUP "$(cat "$LAB_DIR/mudguard.pid")"
 eventually 5 "the refusal is audited" event_logged CONFIG_REJECTED

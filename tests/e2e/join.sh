@@ -41,7 +41,7 @@ CAM6=02:00:00:00:01:04
 lab_add_device cam6 $CAM6
 expect "dhcpcd gets a DHCPv6 lease, announcing the bulb's MUD URL in option 112" lab_dhcpcd6 cam6 https://mud.example.com/bulb.json
 eventually 20 "the DHCPv6 device's policy is enforced" state_is $CAM6 enforced
-reaches6() { lab_in "$1" curl -s --max-time 2 -g "http://[$2]/" | grep -q server; }
+reaches6() { lab_in "$1" curl -s --max-time 2 -g "http://[$2]/" | lab_matches server; }
 eventually 10 "the DHCPv6 device reaches updates.example.com over IPv6" reaches6 cam6 "$LAB_WAN6::21"
 expect_not "the DHCPv6 device cannot reach evil.example.net over IPv6" reaches6 cam6 "$LAB_WAN6::30"
 
@@ -66,16 +66,16 @@ expect_not "a managed device cannot reach the API" lab_in therm curl -s --max-ti
 expect "an unmanaged device can reach the API port" lab_in plain curl -s --max-time 2 "http://$LAB_LAN4.1:$LAB_API_PORT/healthz"
 
 # The auditors' view.
-signer_named() { lab_api GET "/api/v1/devices/$THERM" | grep -q 'Example Devices'; }
+signer_named() { lab_api GET "/api/v1/devices/$THERM" | lab_matches 'Example Devices'; }
 LAB_CHAIN="O=Example Devices, CN=mud signer | CN=mudguard lab CA"
 device_chain() { [ "$(api_field GET "/api/v1/devices/$THERM" "' | '.join(j['signer']['chain'])")" = "$LAB_CHAIN" ]; }
 policies_chain() {
-  api_field GET /api/v1/policies "all(' | '.join(p['signer']['chain']) == '$LAB_CHAIN' for p in j['policies'])" | grep -q True
+  api_field GET /api/v1/policies "all(' | '.join(p['signer']['chain']) == '$LAB_CHAIN' for p in j['policies'])" | lab_matches True
 }
 rules_shown() { [ -n "$(api_field GET "/api/v1/devices/$THERM" "j['nft-rules'] or ''")" ]; }
 drops_counted() { [ "$(api_field GET "/api/v1/devices/$THERM" "j['counters']['drops']['packets']")" -gt 0 ]; }
 two_policies() { [ "$(api_field GET /api/v1/policies "len(j['policies'])")" = 2 ]; }
-audited() { lab_api GET "/api/v1/events?device=$THERM" | grep -q POLICY_APPLIED; }
+audited() { lab_api GET "/api/v1/events?device=$THERM" | lab_matches POLICY_APPLIED; }
 expect "the API names the signer" signer_named
 expect "the API gives the signer's certificate chain, up to the lab's CA" device_chain
 expect "each policy gives its signer's certificate chain" policies_chain
@@ -116,5 +116,5 @@ expect_not "the quarantined thermostat cannot reach cloud.example.com" reaches t
 answers "the admin releases it" 200 "" POST "/api/v1/devices/$THERM/release" "$LAB_ADMIN_TOKEN"
 eventually 5 "the released thermostat reaches cloud.example.com again" reaches therm cloud.example.com
 answers "the admin removes the registered device" 200 "" DELETE /api/v1/devices/02:00:00:00:01:09 "$LAB_ADMIN_TOKEN"
-metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | grep -q 'mudguard_devices{state="enforced"} 4'; }
+metrics_cover() { lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" | lab_matches 'mudguard_devices{state="enforced"} 4'; }
 eventually 10 "the metrics count the enforced devices (refreshed every 5 s)" metrics_cover

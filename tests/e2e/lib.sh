@@ -74,4 +74,4 @@ device_state() { api_field GET "/api/v1/devices/$1" "j['state']" 2>/dev/null; }
 state_is() { [ "$(device_state "$1")" = "$2" ]; }
 
 # Does device NAME reach http://HOST/ (a lab web server that answers with its banner)?
-reaches() { lab_http "$1" "http://$2/" | grep -q "server"; }
+reaches() { lab_http "$1" "http://$2/" | lab_matches "server"; }

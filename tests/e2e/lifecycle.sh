@@ -14,7 +14,7 @@ lab_start_cdn
 lab_start_mudguard
 lab_start_dnsmasq
 
-event_logged() { lab_api GET "/api/v1/events?device=$1&limit=1000" | grep -q "\"$2\""; }
+event_logged() { lab_api GET "/api/v1/events?device=$1&limit=1000" | lab_matches "\"$2\""; }
 # (Not `nft ... | grep -q`: grep leaving early would fail the pipeline with SIGPIPE.)
 in_kernel() { [[ "$(lab_in gw nft list ruleset)" == *"$1"* ]]; }
 not_found() { [ "$(lab_in gw curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" \
@@ -33,7 +33,7 @@ eventually 10 "the router's answer is in the kernel" in_kernel "$LAB_WAN4.40"
 expect "the camera reaches the router's edge .40 (resolved by the daemon)" reaches cam "$LAB_WAN4.40"
 expect_not "before any answer reached the camera, edge .41 is closed to it" reaches cam "$LAB_WAN4.41"
 CAM_IP=$(lab_addr cam)
-answered_41() { lab_http cam http://cdn.example.com/ | grep -q "server $LAB_WAN4.41"; }
+answered_41() { lab_http cam http://cdn.example.com/ | lab_matches "server $LAB_WAN4.41"; }
 eventually 10 "the camera resolves cdn.example.com (edge .41) and reaches it" answered_41
 expect "the CDN told the camera edge .41" cdn_told "$CAM_IP" "$LAB_WAN4.41"
 expect_not "the CDN never told the router edge .41" cdn_told "$LAB_LAN4.1" "$LAB_WAN4.41"
@@ -68,7 +68,7 @@ SENSOR_POLICY=$(api_field GET "/api/v1/devices/$SENSOR" "j['policy']")
 policy_local() {
   api_field GET "/api/v1/policies/$SENSOR_POLICY" \
     "j['source'] == 'local' and j['mud-url'] == 'https://sensors.example.org/s-1.json' and '$SENSOR' in j['devices']" \
-    | grep -q True
+    | lab_matches True
 }
 expect "the API shows the policy as a local file, with its mud-url and device" policy_local
 expect "the sensor's MAC is in the kernel" in_kernel $SENSOR
@@ -76,13 +76,13 @@ eventually 10 "the sensor reaches updates.example.com" reaches sensor updates.ex
 expect_not "the sensor cannot reach cloud.example.com" reaches sensor cloud.example.com
 expect_not "the sensor cannot reach evil.example.net" reaches sensor evil.example.net
 expect "the sensor renews its lease" lab_udhcpc sensor ""
-address_known() { api_field GET "/api/v1/devices/$SENSOR" "j['addresses']" | grep -q "'$SENSOR_IP'"; }
+address_known() { api_field GET "/api/v1/devices/$SENSOR" "j['addresses']" | lab_matches "'$SENSOR_IP'"; }
 eventually 5 "the API lists the registered sensor's leased address" address_known
-removed() { LAB_ROLE=admin lab_api DELETE "/api/v1/devices/$SENSOR" | grep -q '"result": *"done"'; }
+removed() { LAB_ROLE=admin lab_api DELETE "/api/v1/devices/$SENSOR" | lab_matches '"result": *"done"'; }
 expect "the admin removes the sensor" removed
 expect "the API no longer knows the sensor" not_found $SENSOR
 expect_not "the sensor's MAC is gone from the kernel" in_kernel $SENSOR
-policy_gone() { ! lab_api GET /api/v1/policies | grep -q "\"$SENSOR_POLICY\""; }
+policy_gone() { ! lab_api GET /api/v1/policies | lab_matches "\"$SENSOR_POLICY\""; }
 expect "its local policy is gone" policy_gone
 expect "the removal is audited" event_logged $SENSOR BINDING_REMOVED
 expect "unmanaged again, the sensor reaches evil.example.net" reaches sensor evil.example.net

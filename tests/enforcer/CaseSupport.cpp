@@ -188,7 +188,6 @@ NftNetns::NftNetns(const std::string& tag)
 NftNetns::~NftNetns()
 {
     // Kill whatever still runs inside, then remove the namespace.
-    runCommand({ "ip", "netns", "pids", m_name });
     auto pids = runCommand({ "ip", "netns", "pids", m_name });
     std::istringstream in(pids.out);
     std::string pid;
