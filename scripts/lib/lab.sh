@@ -305,6 +305,9 @@ lab_add_device() {
   echo "/etc/netns/$ns" >>"$LAB_DIR/etcnetns"
 }
 
+# Does the device in namespace NS have an IPv4 address of the LAN (a bound lease)?
+_lab_has_lease4() { ip netns exec "$1" ip -4 addr show dev eth0 | lab_matches "inet $LAB_LAN4"; }
+
 # The script udhcpc runs at DHCP events for device NAME; prints its path.
 _lab_udhcpc_script() {
   local script=$LAB_DIR/udhcpc-$1.sh
@@ -343,7 +346,7 @@ lab_udhcpc_keep() {
   [ -n "$url" ] && opt=(-x "0xa1:\"$url\"")
   lab_in "$name" ip -4 addr flush dev eth0 scope global
   lab_spawn "udhcpc-$name" ip netns exec "$(lab_dev "$name")" udhcpc -i eth0 -f -R -t 5 -T 1 -s "$script" "${opt[@]}"
-  lab_wait 20 bash -c "ip netns exec $(lab_dev "$name") ip -4 addr show dev eth0 | grep -q 'inet $LAB_LAN4'"
+  lab_wait 20 _lab_has_lease4 "$(lab_dev "$name")"
 }
 
 # A device asks for a lease with dhcpcd (IPv4), announcing MUD_URL with `mudurl`.
@@ -365,7 +368,7 @@ lab_dhcpcd() {
     dhcpcd -f "$LAB_DIR/dhcpcd-$name.conf" -c "$LAB_DIR/noop.sh" -1 -4 -B -t 15 \
     --nobackground eth0 >"$LAB_DIR/dhcpcd-$name.log" 2>&1 &
   _lab_track $!
-  lab_wait 20 bash -c "ip netns exec $ns ip -4 addr show dev eth0 | grep -q 'inet $LAB_LAN4'"
+  lab_wait 20 _lab_has_lease4 "$ns"
 }
 
 # A device asks for a DHCPv6 lease with dhcpcd, announcing MUD_URL in option 112. It waits for the

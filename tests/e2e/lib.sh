@@ -73,5 +73,10 @@ api_field() {
 device_state() { api_field GET "/api/v1/devices/$1" "j['state']" 2>/dev/null; }
 state_is() { [ "$(device_state "$1")" = "$2" ]; }
 
+# The certificate chain of the lab's MUD signer as the API gives it (signer first, the lab's CA
+# last), and whether the API gives it for device MAC.
+LAB_CHAIN="O=Example Devices, CN=mud signer | CN=mudguard lab CA"
+signer_chain_is_lab() { [ "$(api_field GET "/api/v1/devices/$1" "' | '.join(j['signer']['chain'])")" = "$LAB_CHAIN" ]; }
+
 # Does device NAME reach http://HOST/ (a lab web server that answers with its banner)?
 reaches() { lab_http "$1" "http://$2/" | lab_matches "server"; }

@@ -15,8 +15,7 @@ lab_start_mudguard
 lab_start_dnsmasq
 
 event_logged() { lab_api GET "/api/v1/events?device=$1&limit=1000" | lab_matches "\"$2\""; }
-# (Not `nft ... | grep -q`: grep leaving early would fail the pipeline with SIGPIPE.)
-in_kernel() { [[ "$(lab_in gw nft list ruleset)" == *"$1"* ]]; }
+in_kernel() { lab_in gw nft list ruleset | lab_matches -F "$1"; }
 not_found() { [ "$(lab_in gw curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" \
   "http://127.0.0.1:$LAB_API_PORT/api/v1/devices/$1")" = 404 ]; }
 

@@ -394,13 +394,9 @@ void Daemon::Impl::restore()
         PolicyRecord* p = nullptr;
         std::string why;
         if (rec.localDocument) {
-            auto key = "local:" + sha256Hex(*rec.localDocument);
-            if (auto it = policies.find(key); it != policies.end())
-                p = &it->second;
-            else if (mudparser::Report report;
-                     auto loaded = loadLocal(*rec.localDocument, "local override of " + rec.mac, report))
-                p = &policies.emplace(key, std::move(*loaded)).first->second;
-            else
+            mudparser::Report report;
+            p = localPolicy(*rec.localDocument, "local override of " + rec.mac, report);
+            if (!p)
                 why = firstError(report);
         } else if (!rec.mudUrl.empty()) {
             p = policyForUrl(rec.mudUrl);
@@ -957,27 +953,30 @@ void Daemon::Impl::releasePolicyIfUnused(const std::string& key, enforcer::Trans
     trackNames();
 }
 
-std::optional<PolicyRecord> Daemon::Impl::loadLocal(
+PolicyRecord* Daemon::Impl::localPolicy(
     const std::string& document, const std::string& origin, mudparser::Report& report)
 {
+    const std::string digest = sha256Hex(document);
+    const std::string key = "local:" + digest;
+    if (auto it = policies.find(key); it != policies.end())
+        return &it->second;
     mudparser::ParseOptions po;
     po.fileName = origin;
     auto r = parser->parse(document, po);
     report = std::move(r.report);
     if (!r.profile)
-        return std::nullopt;
-    const std::string digest = sha256Hex(document);
+        return nullptr;
     PolicyRecord p;
     p.local = true;
     p.document = document;
     p.hash = "sha256:" + digest;
-    p.key = "local:" + digest;
+    p.key = key;
     p.url = r.profile->mudUrl;
     p.id = policyIdFor(p.key);
     p.cacheValidityHours = r.profile->cacheValidity;
     p.unsupported = !r.profile->isSupported;
     p.profile = std::make_shared<const mudparser::Profile>(std::move(*r.profile));
-    return p;
+    return &policies.emplace(key, std::move(p)).first->second;
 }
 
 void Daemon::Impl::onVerdict(mudparser::Verdict v)
@@ -1295,21 +1294,14 @@ void Daemon::Impl::applyAdminDevices(enforcer::Transaction& t)
                 setState(d, DeviceState::Failed, e.what());
                 continue;
             }
-            std::string why;
-            auto key = "local:" + sha256Hex(doc);
-            PolicyRecord* p = nullptr;
-            if (auto it = policies.find(key); it != policies.end())
-                p = &it->second;
-            else if (mudparser::Report report; auto loaded = loadLocal(doc, dev.mudFile->string(), report))
-                p = &policies.emplace(key, std::move(*loaded)).first->second;
-            else
-                why = firstError(report);
+            mudparser::Report report;
+            PolicyRecord* p = localPolicy(doc, dev.mudFile->string(), report);
             d.localDocument = doc;
             d.mudUrl = p ? p->url : std::string();
             if (p && (p->installed || installPolicy(*p, t)))
                 assign(d, *p, t);
             else
-                d.state = DeviceState::Failed, d.reason = why;
+                d.state = DeviceState::Failed, d.reason = p ? std::string() : firstError(report);
         }
         persistDevice(d);
     }

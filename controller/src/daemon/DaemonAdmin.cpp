@@ -110,10 +110,10 @@ api::ActionOutcome Daemon::Impl::adminRegister(const api::RegisterDevice& r, con
 {
     api::ActionOutcome out;
     const bool known = devices.count(r.mac) > 0;
-    std::optional<PolicyRecord> local;
+    PolicyRecord* local = nullptr;
     if (r.mudDocument) {
         mudparser::Report report;
-        local = loadLocal(*r.mudDocument, "local MUD file for " + r.mac, report);
+        local = localPolicy(*r.mudDocument, "local MUD file for " + r.mac, report);
         if (!local)
             throw api::InvalidMud("the MUD file is not valid: " + firstError(report), report.diagnostics);
     } else if (r.mudUrl) {
@@ -132,22 +132,17 @@ api::ActionOutcome Daemon::Impl::adminRegister(const api::RegisterDevice& r, con
     d.pendingUrl.reset();
     std::string oldKey = d.policyKey;
     if (local) {
-        PolicyRecord* p = nullptr;
-        if (auto it = policies.find(local->key); it != policies.end())
-            p = &it->second;
-        else
-            p = &policies.emplace(local->key, std::move(*local)).first->second;
-        d.localDocument = p->document;
-        d.mudUrl = p->url;
+        d.localDocument = local->document;
+        d.mudUrl = local->url;
         store->putBinding(d.mac, d.mudUrl, DeviceSource::Admin);
         t.setClasses(toEnforcerMac(d.mac), urlAuthority(d.mudUrl), d.mudUrl);
-        if (!p->installed && !installPolicy(*p, t))
+        if (!local->installed && !installPolicy(*local, t))
             throw api::InvalidMud("the MUD file cannot be enforced on this router (see the events)", {});
-        assign(d, *p, t);
-        if (oldKey != p->key)
+        assign(d, *local, t);
+        if (oldKey != local->key)
             releasePolicyIfUnused(oldKey, t);
         out.kind = api::ActionOutcome::Kind::Done;
-        out.message = fmt::format("device {} enforced with the local MUD file (policy {})", d.mac, p->id);
+        out.message = fmt::format("device {} enforced with the local MUD file (policy {})", d.mac, local->id);
     } else {
         d.localDocument.reset();
         d.mudUrl = *r.mudUrl;

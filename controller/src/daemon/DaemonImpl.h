@@ -182,9 +182,10 @@ struct Daemon::Impl {
     void releasePolicyIfUnused(const std::string& key, enforcer::Transaction& t);
     PolicyRecord* policyForUrl(const std::string& url);
     void refreshDue();
-    /// Parses an admin's MUD file into a policy; nothing when it is invalid (`report` says why).
-    std::optional<PolicyRecord> loadLocal(
-        const std::string& document, const std::string& origin, mudparser::Report& report);
+    /// The policy of an admin's MUD file: the one already known for the same document, or the
+    /// file parsed now and added to `policies` (not installed). Null when the file is invalid
+    /// (`report` says why).
+    PolicyRecord* localPolicy(const std::string& document, const std::string& origin, mudparser::Report& report);
 
     // --- enforcement ------------------------------------------------------------------------------
     /// Commits `t`; on failure logs, audits and returns false (nothing changed in the kernel).
