@@ -163,7 +163,7 @@ std::filesystem::path Parser::defaultSchemaDir()
 {
     if (const char* env = std::getenv("MUDGUARD_SCHEMA_DIR"); env && *env)
         return env;
-    std::filesystem::path src = config::kSchemaSourceDir;
+    std::filesystem::path src = MUDGUARD_SCHEMA_SOURCE_DIR;
     std::error_code ec;
     if (std::filesystem::exists(src / "ietf-mud@2019-01-28.yang", ec))
         return src;
