@@ -166,6 +166,10 @@ public:
     {
         return readOnly();
     }
+    api::ActionOutcome refuseSigner(const std::string&, const std::optional<std::string>&, const api::Actor&) override
+    {
+        return readOnly();
+    }
     api::ActionOutcome reloadConfig(const api::Actor&) override { return readOnly(); }
 
 private:

@@ -34,7 +34,6 @@
 #include "mudguard/controller/HookEvent.h"
 #include "mudguard/controller/Log.h"
 #include "mudguard/controller/Store.h"
-#include "mudguard/mudparser/MudCache.h"
 #include "mudguard/mudparser/Parser.h"
 
 #include "Harness.h"
@@ -206,23 +205,24 @@ int main(int argc, char** argv)
     // The saved state: MUD files in the cache, devices bound to them with an address each.
     std::vector<std::string> urls;
     {
-        mudparser::MudCache cache(dir / "state" / "mud-cache");
-        for (unsigned p = 0; p < policies; ++p) {
-            urls.push_back(fmt::format("https://maker{}.example.com/device-{}.json", p % 5, p));
-            mudparser::CacheEntry e;
-            e.url = urls.back();
-            e.body = mudFile(e.url, p, 4 + p % 6);
-            e.fetchedAt = e.verifiedAt = std::chrono::system_clock::now();
-            e.cacheValidityHours = 168;
-            cache.store(std::move(e));
-        }
         Store store(dir / "state" / "mudguard.db");
         Store::Transaction t(store);
+        auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+        for (unsigned p = 0; p < policies; ++p) {
+            urls.push_back(fmt::format("https://maker{}.example.com/device-{}.json", p % 5, p));
+            MudCacheRow row;
+            row.url = urls.back();
+            row.document = mudFile(row.url, p, 4 + p % 6);
+            row.fetchedAt = row.verifiedAt = now;
+            row.cacheValidityHours = 168;
+            store.putMudCache(row);
+        }
         for (unsigned i = 0; i < devices; ++i) {
             DeviceRow row;
             row.mac = macFor(0x10, i);
             row.state = DeviceState::Enforced;
             row.mudUrl = urls[i % policies];
+            row.policyId = "restored";
             store.putDevice(row);
             store.putBinding(row.mac, row.mudUrl, DeviceSource::Dhcp);
             store.touchAddress(row.mac, ipFor(64 + i / 65536, i % 65536));

@@ -935,6 +935,62 @@ struct Enforcer::Impl {
 // -------------------------------------------------------------------------------------------
 // Enforcer
 
+Transaction& Transaction::append(const Transaction& other)
+{
+    m_ops.insert(m_ops.end(), other.m_ops.begin(), other.m_ops.end());
+    return *this;
+}
+
+Transaction Enforcer::undoOf(const Transaction& transaction) const
+{
+    Impl& i = *m_impl;
+    auto p = i.prepare(transaction, false);
+    const auto& d = *p.draft;
+    const State& s = i.state;
+    Transaction u;
+    if (d.config)
+        u.setConfig(s.config);
+    // Policies it replaced or removed come back first, so that devices can be assigned to them.
+    for (const auto& entry : d.policies)
+        if (auto b = s.policies.find(entry.first); b != s.policies.end())
+            u.installPolicy(b->second);
+    for (const auto& [mac, dev] : d.devices) {
+        auto b = s.devices.find(mac);
+        if (b == s.devices.end()) {
+            if (dev)
+                u.removeDevice(mac);
+            continue;
+        }
+        const Device& old = b->second;
+        u.setDevice(mac, old.assignment);
+        u.setAddresses(mac, old.addresses);
+        u.setClasses(mac, old.manufacturer, old.model);
+    }
+    for (const auto& entry : d.policies)
+        if (!s.policies.count(entry.first))
+            u.removePolicy(entry.first);
+    for (const auto& [ref, prefixes] : d.prefixes) {
+        auto b = s.prefixes.find(ref);
+        u.setClassPrefixes(ref, b == s.prefixes.end() ? std::vector<Prefix> {} : b->second);
+    }
+    for (const auto& [name, added] : d.dnsAdded)
+        if (!added.empty())
+            u.removeDnsAddresses(name, { added.begin(), added.end() });
+    auto t = i.now();
+    for (const auto& [name, removed] : d.dnsRemoved) {
+        auto b = s.dns.find(name);
+        if (b == s.dns.end())
+            continue;
+        std::vector<DnsAddress> back;
+        for (const auto& a : removed)
+            if (auto e = b->second.find(a); e != b->second.end() && e->second > t)
+                back.push_back(DnsAddress { a, std::chrono::ceil<std::chrono::seconds>(e->second - t) });
+        if (!back.empty())
+            u.setDnsAddresses(name, std::move(back));
+    }
+    return u;
+}
+
 Enforcer::Enforcer(std::unique_ptr<Applier> applier, Config config, Clock clock)
     : m_impl(std::make_unique<Impl>())
 {

@@ -252,7 +252,7 @@ MudCache::MudCache(std::filesystem::path dir)
 
 std::filesystem::path MudCache::fileFor(const std::string& url) const { return m_dir / (sha256Hex(url) + kExtension); }
 
-CacheState MudCache::stateOf(const CacheEntry& e, std::chrono::system_clock::time_point now)
+CacheState DocumentCache::stateOf(const CacheEntry& e, std::chrono::system_clock::time_point now)
 {
     if (!e.isSupported)
         return CacheState::Unsupported;

@@ -63,6 +63,25 @@ const char* toString(VerdictSource s)
     return "?";
 }
 
+const char* toString(RefusalStage s)
+{
+    switch (s) {
+    case RefusalStage::None:
+        return "none";
+    case RefusalStage::Url:
+        return "url";
+    case RefusalStage::Fetch:
+        return "fetch";
+    case RefusalStage::Signature:
+        return "signature";
+    case RefusalStage::Signer:
+        return "signer";
+    case RefusalStage::Validation:
+        return "validation";
+    }
+    return "?";
+}
+
 const TrustAnchors* TrustPolicy::anchorsFor(const std::string& authority) const
 {
     if (auto it = authorityAnchors.find(authority); it != authorityAnchors.end() && it->second)
@@ -108,9 +127,15 @@ Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Pa
     v.body = std::string(input.body);
     v.signatureUrl = input.signatureUrl;
     auto& findings = v.report.diagnostics;
+    // The first step that refuses names the stage.
+    auto refuse = [&](RefusalStage stage, Diagnostic d) {
+        if (d.severity == Severity::Error && v.stage == RefusalStage::None)
+            v.stage = stage;
+        findings.push_back(std::move(d));
+    };
     auto parsed = Url::parse(input.url);
     if (!parsed) {
-        findings.push_back(
+        refuse(RefusalStage::Url,
             finding(Severity::Error, parsed.code, "the MUD URL is not acceptable: " + parsed.message, input.url));
         return v;
     }
@@ -123,10 +148,11 @@ Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Pa
             v.signature = std::string(*input.signature);
             const TrustAnchors* anchors = policy.anchorsFor(parsed.url->host());
             if (!anchors) {
-                findings.push_back(finding(Severity::Error, "signature-no-anchors",
-                    fmt::format("no trust anchors are configured for {}, so its signature cannot be checked",
-                        parsed.url->host()),
-                    v.url));
+                refuse(RefusalStage::Signature,
+                    finding(Severity::Error, "signature-no-anchors",
+                        fmt::format("no trust anchors are configured for {}, so its signature cannot be checked",
+                            parsed.url->host()),
+                        v.url));
             } else {
                 VerifyOptions options;
                 options.at = input.verifyAt ? input.verifyAt : policy.verifyAt;
@@ -135,24 +161,26 @@ Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Pa
                     v.signer = check.signer;
                     v.chain = check.chain;
                 } else
-                    findings.push_back(finding(Severity::Error, check.code,
-                        input.signatureUrl.empty()
-                            ? check.message
-                            : fmt::format("{} (signature {})", check.message, input.signatureUrl),
-                        v.url));
+                    refuse(RefusalStage::Signature,
+                        finding(Severity::Error, check.code,
+                            input.signatureUrl.empty()
+                                ? check.message
+                                : fmt::format("{} (signature {})", check.message, input.signatureUrl),
+                            v.url));
             }
         } else if (input.signatureProblem) {
             auto d = *input.signatureProblem;
             d.severity = missing;
             d.file = v.url;
-            findings.push_back(std::move(d));
+            refuse(input.signatureProblemStage, std::move(d));
         } else {
-            findings.push_back(finding(missing, "signature-missing",
-                missing == Severity::Error
-                    ? "the file names no signature (mud-signature) and signatures are required"
-                    : "the file names no signature (mud-signature); accepted unsigned because signatures are only "
-                      "preferred",
-                v.url));
+            refuse(RefusalStage::Signature,
+                finding(missing, "signature-missing",
+                    missing == Severity::Error
+                        ? "the file names no signature (mud-signature) and signatures are required"
+                        : "the file names no signature (mud-signature); accepted unsigned because signatures are only "
+                          "preferred",
+                    v.url));
         }
     }
 
@@ -160,15 +188,16 @@ Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Pa
     options.fileName = v.url;
     auto result = parser.parse(input.body, options);
     for (auto& d : result.report.diagnostics)
-        findings.push_back(std::move(d));
+        refuse(RefusalStage::Validation, std::move(d));
     if (result.profile) {
         // RFC 8520 section 3.3: the file must name the URL it was obtained from.
         auto inFile = Url::parse(result.profile->mudUrl);
         if (!inFile || inFile.url->str() != v.url)
-            findings.push_back(finding(Severity::Error, "mud-url-mismatch",
-                fmt::format("the file's mud-url \"{}\" is not the URL it was obtained from ({})",
-                    result.profile->mudUrl, v.url),
-                v.url));
+            refuse(RefusalStage::Validation,
+                finding(Severity::Error, "mud-url-mismatch",
+                    fmt::format("the file's mud-url \"{}\" is not the URL it was obtained from ({})",
+                        result.profile->mudUrl, v.url),
+                    v.url));
         if (!result.profile->isSupported) {
             v.unsupported = true;
             findings.push_back(finding(Severity::Warning, "mud-unsupported",
@@ -180,10 +209,12 @@ Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Pa
     v.accepted = result.profile.has_value() && !v.report.hasErrors();
     if (v.accepted)
         v.profile = std::move(result.profile);
+    else if (v.stage == RefusalStage::None)
+        v.stage = RefusalStage::Validation;
     return v;
 }
 
-TrustPipeline::TrustPipeline(std::shared_ptr<Fetcher> fetcher, TrustPolicy policy, std::shared_ptr<MudCache> cache,
+TrustPipeline::TrustPipeline(std::shared_ptr<Fetcher> fetcher, TrustPolicy policy, std::shared_ptr<DocumentCache> cache,
     std::shared_ptr<SignerRegistry> signers)
     : m_fetcher(std::move(fetcher))
     , m_cache(std::move(cache))
@@ -230,14 +261,19 @@ Verdict evaluateEntry(const CacheEntry& e, const TrustPolicy& policy, const Pars
     auto v = evaluate(in, policy, parser);
     v.source = source;
     v.fetchedAt = e.fetchedAt;
+    v.verifiedAt = e.verifiedAt;
+    v.etag = e.etag;
+    v.lastModified = e.lastModified;
     return v;
 }
 
 /// The cached copy stays in force; the failures of the refresh become warnings.
-Verdict lastKnownGood(
-    const CacheEntry& e, const TrustPolicy& policy, const Parser& parser, const std::vector<Diagnostic>& failures)
+Verdict lastKnownGood(const CacheEntry& e, const TrustPolicy& policy, const Parser& parser,
+    const std::vector<Diagnostic>& failures, RefusalStage why)
 {
     auto v = evaluateEntry(e, policy, parser, VerdictSource::LastKnownGood, e.verifiedAt);
+    if (v.accepted)
+        v.stage = why;
     std::vector<Diagnostic> head;
     head.push_back(finding(Severity::Warning, "refresh-failed",
         fmt::format("refreshing the file failed; the copy fetched at {} stays in force", formatRfc3339(e.fetchedAt)),
@@ -265,6 +301,7 @@ Verdict TrustPipeline::run(
     if (!parsed) {
         Verdict v;
         v.url = url;
+        v.stage = RefusalStage::Url;
         v.report.diagnostics.push_back(
             finding(Severity::Error, parsed.code, "the MUD URL is not acceptable: " + parsed.message, url));
         return v;
@@ -272,7 +309,7 @@ Verdict TrustPipeline::run(
     const std::string key = parsed.url->str();
     const std::string authority = parsed.url->host();
 
-    MudCache::Lookup cached;
+    DocumentCache::Lookup cached;
     if (m_cache)
         cached = m_cache->lookup(key, now);
     if (cached && !force && cached.state != CacheState::Stale)
@@ -293,17 +330,23 @@ Verdict TrustPipeline::run(
             v.report.diagnostics.push_back(finding(Severity::Warning, "cache-write-failed", e.what(), key));
         }
         if (!v.accepted)
-            return lastKnownGood(*cached.entry, *policy, parser, v.report.diagnostics);
+            return lastKnownGood(*cached.entry, *policy, parser, v.report.diagnostics, v.stage);
         v.fetchedAt = now;
+        v.verifiedAt = now;
+        if (!fetched.etag.empty())
+            v.etag = fetched.etag;
+        if (!fetched.lastModified.empty())
+            v.lastModified = fetched.lastModified;
         return v;
     }
     if (!fetched.ok() || fetched.status == FetchResult::Status::NotModified) {
         std::vector<Diagnostic> failure { finding(Severity::Error, fetched.ok() ? "fetch-http-status" : fetched.code,
             fetched.ok() ? "the server answered 304 Not Modified but nothing is cached" : fetched.message, key) };
         if (cached)
-            return lastKnownGood(*cached.entry, *policy, parser, failure);
+            return lastKnownGood(*cached.entry, *policy, parser, failure, RefusalStage::Fetch);
         Verdict v;
         v.url = key;
+        v.stage = RefusalStage::Fetch;
         v.report.diagnostics = std::move(failure);
         return v;
     }
@@ -323,6 +366,7 @@ Verdict TrustPipeline::run(
                 in.signatureProblem = finding(Severity::Error, "signature-url",
                     fmt::format("the signature location \"{}\" is not acceptable: {}", *reference, target.message),
                     key);
+                in.signatureProblemStage = RefusalStage::Signature;
             } else {
                 in.signatureUrl = target.url->str();
                 auto sig = m_fetcher->fetch(
@@ -342,6 +386,9 @@ Verdict TrustPipeline::run(
     auto v = evaluate(in, *policy, parser);
     v.source = VerdictSource::Network;
     v.fetchedAt = now;
+    v.verifiedAt = now;
+    v.etag = fetched.etag;
+    v.lastModified = fetched.lastModified;
     for (const auto& w : fetched.warnings)
         v.report.diagnostics.push_back(finding(Severity::Warning, "fetch-warning", w, key));
 
@@ -357,6 +404,7 @@ Verdict TrustPipeline::run(
                     key));
                 v.accepted = false;
                 v.profile.reset();
+                v.stage = RefusalStage::Signer;
             } else if (decision.outcome == SignerDecision::Outcome::FirstUse) {
                 v.report.diagnostics.push_back(finding(Severity::Info, "signer-first-use",
                     fmt::format("first signed file from {}: its signer {} is remembered from now on", authority,
@@ -368,12 +416,13 @@ Verdict TrustPipeline::run(
                 fmt::format("the signer could not be checked against the remembered one: {}", e.what()), key));
             v.accepted = false;
             v.profile.reset();
+            v.stage = RefusalStage::Signer;
         }
     }
 
     if (!v.accepted) {
         if (cached)
-            return lastKnownGood(*cached.entry, *policy, parser, v.report.diagnostics);
+            return lastKnownGood(*cached.entry, *policy, parser, v.report.diagnostics, v.stage);
         return v;
     }
     if (m_cache) {

@@ -190,6 +190,10 @@ void deviceMembers(JsonWriter& w, const Device& d)
     w.key("mac").string(d.mac);
     w.key("state").string(toString(d.state));
     w.key("reason").stringOrNull(d.reason);
+    if (d.failureStage)
+        w.key("failure-stage").string(toString(*d.failureStage));
+    else
+        w.key("failure-stage").null();
     w.key("source").string(toString(d.source));
     w.key("mud-url").stringOrNull(d.mudUrl);
     w.key("addresses").strings(d.addresses);

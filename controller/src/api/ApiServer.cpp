@@ -135,6 +135,7 @@ constexpr ApiRoute kRoutes[] = {
     { "GET", "/api/v1/policies/{id}", ApiRole::Auditor, "policy" },
     { "GET", "/api/v1/events", ApiRole::Auditor, "events" },
     { "POST", "/api/v1/signers/{authority}/accept", ApiRole::Admin, "accept-signer" },
+    { "POST", "/api/v1/signers/{authority}/refuse", ApiRole::Admin, "refuse-signer" },
     { "POST", "/api/v1/config/reload", ApiRole::Admin, "reload" },
 };
 
@@ -823,7 +824,7 @@ struct ApiServer::Impl {
         } else if (a == "release") {
             noBody(c.req);
             outcome(res, backend.releaseDevice(c.params.at("mac"), c.actor));
-        } else if (a == "accept-signer") {
+        } else if (a == "accept-signer" || a == "refuse-signer") {
             std::optional<std::string> signer;
             if (auto doc = optionalBody(c.req, { "signer" })) {
                 if (auto* s = json::member(*doc, "signer")) {
@@ -832,7 +833,10 @@ struct ApiServer::Impl {
                     signer = json::str(*s);
                 }
             }
-            outcome(res, backend.acceptSigner(c.params.at("authority"), signer, c.actor));
+            if (a == "accept-signer")
+                outcome(res, backend.acceptSigner(c.params.at("authority"), signer, c.actor));
+            else
+                outcome(res, backend.refuseSigner(c.params.at("authority"), signer, c.actor));
         } else if (a == "reload") {
             noBody(c.req);
             outcome(res, backend.reloadConfig(c.actor));

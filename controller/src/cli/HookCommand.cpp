@@ -5,6 +5,7 @@
 
 #include "mudguard/controller/HookEvent.h"
 #include "mudguard/controller/HookServer.h"
+#include "mudguard/controller/HookSpool.h"
 
 namespace mudguard::controller::cli {
 
@@ -22,9 +23,14 @@ int runDnsmasqHook(const std::vector<std::string>& args, const std::string& sock
                 path = env;
         if (path.empty())
             path = kDefaultHookSocket;
+        // Spooled first: the event survives a daemon that is down or dies before recording it.
+        auto spooled = spoolHookEvent(spoolDirFor(path), *event);
+        if (spooled)
+            std::cerr << "mudguard hook: event not spooled (" << toString(event->action) << "): " << *spooled << '\n';
         auto error = sendHookDatagram(path, encodeHookDatagram(*event), std::chrono::milliseconds(timeoutMs));
         if (!error.empty())
-            std::cerr << "mudguard hook: event not delivered (" << toString(event->action) << "): " << error << '\n';
+            std::cerr << "mudguard hook: event not delivered (" << toString(event->action) << "): " << error
+                      << (spooled ? "" : "; the daemon reads it from the spool") << '\n';
     } catch (const std::exception& e) {
         std::cerr << "mudguard hook: ignored invocation: " << e.what() << '\n';
     } catch (...) {
@@ -38,8 +44,9 @@ void registerHookCommand(CLI::App& app, CommandContext& ctx)
     auto* hook = app.add_subcommand("hook", "Programs that DHCP servers call on lease events.");
     hook->require_subcommand(1);
     auto* dnsmasq = hook->add_subcommand("dnsmasq",
-        "The dnsmasq --dhcp-script target: forwards each lease event (with DNSMASQ_MUD_URL) to the\n"
-        "daemon's socket and exits 0 at once, even when the daemon is down. dnsmasq passes no extra\n"
+        "The dnsmasq --dhcp-script target: writes each lease event (with DNSMASQ_MUD_URL) to the spool\n"
+        "beside the daemon's socket, sends it to the socket and exits 0 at once, even when the daemon\n"
+        "is down (it reads the spool when it starts). dnsmasq passes no extra\n"
         "arguments to its script: use the symlink 'mudguard-dnsmasq-hook' as --dhcp-script, with\n"
         "MUDGUARD_HOOK_SOCKET in dnsmasq's environment if the socket is not the default.");
     struct Options {

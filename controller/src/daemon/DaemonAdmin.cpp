@@ -1,11 +1,10 @@
 // The daemon's API side on the loop thread: starting the server, publishing what API threads
-// read, and the admin actions (each runs on the loop, so it sees and changes the same state as
-// device events, in order).
+// read, the admin actions (the core decides each; it is applied whole or not at all) and
+// configuration reloads.
 
 #include <fmt/format.h>
 
 #include "mudguard/Config.h"
-#include "mudguard/mudparser/Url.h"
 
 #include "Translate.h"
 #include "daemon/DaemonApi.h"
@@ -15,12 +14,6 @@ namespace mudguard::controller {
 using log::Category;
 using log::Event;
 using log::Level;
-
-namespace {
-
-std::string actorText(const api::Actor& who) { return fmt::format("admin token \"{}\"", who.tokenName); }
-
-} // namespace
 
 std::vector<ApiToken> Daemon::Impl::apiTokens() const
 {
@@ -60,14 +53,17 @@ void Daemon::Impl::startApi()
 void Daemon::Impl::publish()
 {
     auto snap = std::make_shared<ApiSnapshot>();
-    for (const auto& [key, p] : policies)
-        if (p.profile && (p.installed || !p.devices.empty()))
+    for (const auto& [key, p] : core->state().policies)
+        if (p.profile && (p.installed || core->state().policyUse.count(key)))
             snap->policies.emplace(p.id, makePolicyView(p));
-    snap->health.ok = started;
+    auto degraded = core->degraded();
+    snap->health.ok = started && degraded.empty();
     if (!started)
         snap->health.reasons.push_back("enforcement is not in force yet (starting)");
+    snap->health.reasons.insert(snap->health.reasons.end(), degraded.begin(), degraded.end());
     snap->health.lastReconcile = lastReconcile;
-    snap->health.devices = devices.size();
+    snap->health.devices = core->state().devices.size();
+    metrics->degraded().set(degraded.empty() ? 0 : 1);
     std::lock_guard lock(publishedMutex);
     published = std::move(snap);
 }
@@ -82,243 +78,208 @@ std::shared_ptr<const ApiSnapshot> Daemon::Impl::snapshot() const
 
 void Daemon::Impl::updateDeviceMetrics()
 {
-    std::map<DeviceState, std::size_t> byState;
-    for (const auto& [mac, d] : devices)
-        ++byState[d.state];
-    metrics->setDevices(byState);
+    metrics->setDevices(core->countByState());
+    auto stats = fetches->stats();
+    metrics->setFetchQueue(stats.queued, stats.running);
 }
 
-api::Device Daemon::Impl::deviceView(const DeviceRecord& d) const
+std::optional<api::Device> Daemon::Impl::deviceView(const MacAddress& mac)
 {
+    const auto& devices = core->state().devices;
+    auto it = devices.find(mac);
+    if (it == devices.end())
+        return std::nullopt;
+    const core::DeviceRecord& d = it->second;
     DeviceRow row;
-    if (auto saved = store->device(d.mac))
+    if (auto saved = loopReader->device(mac.toString()))
         row = std::move(*saved);
-    row.mac = d.mac;
+    row.mac = mac.toString();
     row.state = d.state;
     row.reason = d.reason;
+    row.failureStage = d.state == DeviceState::Failed ? d.stage : std::nullopt;
     row.source = d.source;
     row.mudUrl = d.mudUrl;
-    if (auto it = policies.find(d.policyKey); it != policies.end())
-        row.policyId = it->second.id;
-    return deviceFromRow(row, { d.addresses.begin(), d.addresses.end() });
+    row.policyId.clear();
+    if (auto p = core->state().policies.find(d.policyKey); p != core->state().policies.end())
+        row.policyId = p->second.id;
+    std::vector<std::string> ips;
+    for (const auto& ip : d.addresses)
+        ips.push_back(ip.toString());
+    return deviceFromRow(row, std::move(ips));
 }
 
 // =================================================================================================
 // Admin actions
 
+api::ActionOutcome Daemon::Impl::act(core::Core::Action action, const MacAddress* mac)
+{
+    if (!action.plan.empty()) {
+        auto result = executor->applyOrNothing(std::move(action.plan));
+        if (result.outcome == core::Executor::Outcome::KernelRefused)
+            throw Error("the kernel refused the change; nothing was changed: " + result.reason);
+        if (result.outcome == core::Executor::Outcome::StoreRefused)
+            throw api::Unavailable(
+                "the state database refused to record the change, so nothing was changed; try again once it "
+                "accepts writes (see /healthz)");
+    }
+    if (mac)
+        action.outcome.device = deviceView(*mac);
+    return std::move(action.outcome);
+}
+
+namespace {
+
+MacAddress macOf(const std::string& text)
+{
+    // The API server hands canonical MACs only.
+    auto mac = MacAddress::parse(text);
+    if (!mac)
+        throw api::InvalidInput(fmt::format("\"{}\" is not a MAC address", text), "mac");
+    return *mac;
+}
+
+} // namespace
+
 api::ActionOutcome Daemon::Impl::adminRegister(const api::RegisterDevice& r, const api::Actor& who)
 {
-    api::ActionOutcome out;
-    const bool known = devices.count(r.mac) > 0;
-    PolicyRecord* local = nullptr;
-    if (r.mudDocument) {
-        mudparser::Report report;
-        local = localPolicy(*r.mudDocument, "local MUD file for " + r.mac, report);
-        if (!local)
-            throw api::InvalidMud("the MUD file is not valid: " + firstError(report), report.diagnostics);
-    } else if (r.mudUrl) {
-        auto url = mudparser::Url::parse(*r.mudUrl);
-        if (!url)
-            throw api::InvalidInput(fmt::format("the MUD URL is refused: {}", url.message), "mud-url");
-    } else {
-        throw api::InvalidInput("give either a MUD URL or a MUD file", "mud-url");
-    }
-
-    enforcer::Transaction t;
-    Store::Transaction st(*store);
-    DeviceRecord& d = ensureDevice(r.mac, DeviceSource::Admin, t);
-    d.adminBound = true;
-    d.source = DeviceSource::Admin;
-    d.pendingUrl.reset();
-    std::string oldKey = d.policyKey;
-    if (local) {
-        d.localDocument = local->document;
-        d.mudUrl = local->url;
-        store->putBinding(d.mac, d.mudUrl, DeviceSource::Admin);
-        t.setClasses(toEnforcerMac(d.mac), urlAuthority(d.mudUrl), d.mudUrl);
-        if (!local->installed && !installPolicy(*local, t))
-            throw api::InvalidMud("the MUD file cannot be enforced on this router (see the events)", {});
-        assign(d, *local, t);
-        if (oldKey != local->key)
-            releasePolicyIfUnused(oldKey, t);
-        out.kind = api::ActionOutcome::Kind::Done;
-        out.message = fmt::format("device {} enforced with the local MUD file (policy {})", d.mac, local->id);
-    } else {
-        d.localDocument.reset();
-        d.mudUrl = *r.mudUrl;
-        store->putBinding(d.mac, d.mudUrl, DeviceSource::Admin);
-        t.setClasses(toEnforcerMac(d.mac), urlAuthority(d.mudUrl), d.mudUrl);
-        if (auto* p = policyForUrl(d.mudUrl); p && p->installed) {
-            assign(d, *p, t);
-            if (oldKey != p->key)
-                releasePolicyIfUnused(oldKey, t);
-            out.kind = api::ActionOutcome::Kind::Done;
-            out.message = fmt::format("device {} enforced with policy {}", d.mac, p->id);
-        } else {
-            if (oldKey.empty())
-                setState(d, DeviceState::Fetching, {});
-            requestFetch(d.mudUrl, false);
-            out.kind = api::ActionOutcome::Kind::Accepted;
-            out.message = fmt::format("device {} registered; its MUD file is being fetched", d.mac);
-        }
-    }
-    if (!commit(t, "admin registration", d.mac))
-        throw Error("the kernel refused the change; nothing was changed (see the logs)");
-    persistDevice(d);
-    audit(Event::AdminAction, d.mac, d.mudUrl,
-        fmt::format(
-            "{} registered the device {}", actorText(who), r.mudDocument ? "with a local MUD file" : "by MUD URL"));
-    st.commit();
-    trackNames(); // a local file may name hosts no other policy does
-    publish();
-    out.created = !known;
-    out.device = deviceView(d);
+    auto mac = macOf(r.mac);
+    std::optional<core::LocalDocument> local;
+    if (r.mudDocument)
+        local = localDocument(*r.mudDocument, "local MUD file for " + r.mac);
+    auto out = act(core->registerDevice(mac, r.mudUrl, local, who, nowMs()), &mac);
     return out;
 }
 
 api::ActionOutcome Daemon::Impl::adminRemove(const std::string& mac, const api::Actor& who)
 {
-    if (!devices.count(mac))
-        throw api::NotFound(fmt::format("no device {} is known", mac));
-    unbind(mac, fmt::format("removed by {}", actorText(who)));
-    if (devices.count(mac))
-        throw Error("the kernel refused the change; the device stays (see the logs)");
-    publish();
-    api::ActionOutcome out;
-    out.message = fmt::format("device {} removed; its rules are gone", mac);
-    return out;
+    return act(core->removeDevice(macOf(mac), who, nowMs()), nullptr);
 }
 
 api::ActionOutcome Daemon::Impl::adminRefresh(const std::string& mac, const api::Actor& who)
 {
-    auto it = devices.find(mac);
-    if (it == devices.end())
-        throw api::NotFound(fmt::format("no device {} is known", mac));
-    DeviceRecord& d = it->second;
-    if (d.localDocument || d.mudUrl.empty())
-        throw api::Conflict("the device has no MUD URL to fetch (it uses a local MUD file or announced none)");
-    const std::string url = d.pendingUrl.value_or(d.mudUrl);
-    fetching.erase(url);
-    requestFetch(url, true);
-    audit(Event::AdminAction, mac, url, fmt::format("{} asked for the MUD file to be fetched again", actorText(who)));
-    api::ActionOutcome out;
-    out.kind = api::ActionOutcome::Kind::Accepted;
-    out.message = "the MUD file is being fetched again; watch the device's state or the events";
-    out.device = deviceView(d);
-    return out;
+    auto m = macOf(mac);
+    return act(core->refreshDevice(m, who, nowMs()), &m);
 }
 
 api::ActionOutcome Daemon::Impl::adminQuarantine(
     const std::string& mac, const std::string& reason, const api::Actor& who)
 {
-    auto it = devices.find(mac);
-    if (it == devices.end())
-        throw api::NotFound(fmt::format("no device {} is known", mac));
-    DeviceRecord& d = it->second;
-    api::ActionOutcome out;
-    if (d.state == DeviceState::Quarantined) {
-        out.kind = api::ActionOutcome::Kind::Unchanged;
-        out.message = "the device is already in quarantine";
-        out.device = deviceView(d);
-        return out;
-    }
-    enforcer::Transaction t;
-    t.setDevice(toEnforcerMac(mac), enforcer::Assignment::quarantine());
-    if (!commit(t, "quarantine", mac))
-        throw Error("the kernel refused the change; nothing was changed (see the logs)");
-    Store::Transaction st(*store);
-    setState(d, DeviceState::Quarantined, reason.empty() ? "quarantined by an admin" : reason);
-    audit(Event::AdminAction, mac, d.mudUrl,
-        fmt::format("{} put the device in quarantine{}", actorText(who), reason.empty() ? "" : ": " + reason));
-    st.commit();
-    out.message = "the device is in quarantine: infrastructure traffic only";
-    out.device = deviceView(d);
-    return out;
+    auto m = macOf(mac);
+    return act(core->quarantine(m, reason, who, nowMs()), &m);
 }
 
 api::ActionOutcome Daemon::Impl::adminRelease(const std::string& mac, const api::Actor& who)
 {
-    auto it = devices.find(mac);
-    if (it == devices.end())
-        throw api::NotFound(fmt::format("no device {} is known", mac));
-    DeviceRecord& d = it->second;
-    api::ActionOutcome out;
-    if (d.state != DeviceState::Quarantined) {
-        out.kind = api::ActionOutcome::Kind::Unchanged;
-        out.message = "the device is not in quarantine";
-        out.device = deviceView(d);
-        return out;
-    }
-    enforcer::Transaction t;
-    Store::Transaction st(*store);
-    auto p = policies.find(d.policyKey);
-    if (p != policies.end() && p->second.installed) {
-        assign(d, p->second, t);
-        out.message = fmt::format("the device is out of quarantine; policy {} is in force", p->second.id);
-    } else {
-        t.setDevice(toEnforcerMac(mac), enforcer::Assignment::pending());
-        d.state = DeviceState::Pending;
-        if (!d.mudUrl.empty() && !d.localDocument)
-            requestFetch(d.mudUrl, false);
-        out.kind = api::ActionOutcome::Kind::Accepted;
-        out.message = "the device is out of quarantine and held to infrastructure until its policy is in force";
-    }
-    if (!commit(t, "release", mac))
-        throw Error("the kernel refused the change; nothing was changed (see the logs)");
-    persistDevice(d);
-    audit(Event::AdminAction, mac, d.mudUrl, fmt::format("{} released the device from quarantine", actorText(who)));
-    st.commit();
-    out.device = deviceView(d);
-    return out;
+    auto m = macOf(mac);
+    return act(core->release(m, who, nowMs()), &m);
 }
 
 api::ActionOutcome Daemon::Impl::adminAcceptSigner(
     const std::string& authority, const std::optional<std::string>& which, const api::Actor& who)
 {
-    std::optional<mudparser::SignerIdentity> accepted;
-    try {
-        accepted = signers->acceptPending(authority, which.value_or(""), who.tokenName);
-    } catch (const std::invalid_argument& e) {
-        throw api::Conflict(e.what());
-    }
-    if (!accepted)
-        throw api::NotFound(fmt::format("no signer of {} waits for acceptance{}", authority,
-            which ? fmt::format(" matching \"{}\"", *which) : std::string()));
-    audit(Event::AdminAction, {}, {},
-        fmt::format("{} accepted signer {} for {}", actorText(who), accepted->describe(), authority),
-        detailJson({ { "authority", authority }, { "fingerprint", accepted->fingerprint } }));
-    // The URL changes and the devices that waited for this signer try again.
-    std::size_t retried = 0;
-    for (const auto& change : store->pendingUrlChanges()) {
-        if (urlAuthority(change.newUrl) != authority)
-            continue;
-        if (auto it = devices.find(change.mac); it != devices.end()) {
-            it->second.pendingUrl = change.newUrl;
-            fetching.erase(change.newUrl);
-            requestFetch(change.newUrl, true);
-            ++retried;
-        }
-    }
-    for (auto& [mac, d] : devices)
-        if (d.state == DeviceState::Failed && !d.mudUrl.empty() && urlAuthority(d.mudUrl) == authority) {
-            fetching.erase(d.mudUrl);
-            requestFetch(d.mudUrl, true);
-            ++retried;
-        }
-    api::ActionOutcome out;
-    out.kind = retried ? api::ActionOutcome::Kind::Accepted : api::ActionOutcome::Kind::Done;
-    out.message = fmt::format(
-        "signer {} accepted for {}; {} MUD files are fetched again", accepted->describe(), authority, retried);
-    return out;
+    return act(core->acceptSigner(authority, which, who, nowMs()), nullptr);
+}
+
+api::ActionOutcome Daemon::Impl::adminRefuseSigner(
+    const std::string& authority, const std::optional<std::string>& which, const api::Actor& who)
+{
+    return act(core->refuseSigner(authority, which, who, nowMs()), nullptr);
 }
 
 api::ActionOutcome Daemon::Impl::adminReload(const api::Actor& who)
 {
     reload();
-    audit(Event::AdminAction, {}, {}, fmt::format("{} reloaded the configuration", actorText(who)));
+    auditOnly(Category::Api, Level::Debug, Event::AdminAction, {},
+        fmt::format("admin token \"{}\" reloaded the configuration", who.tokenName));
     api::ActionOutcome out;
     out.message = "configuration reloaded";
     return out;
+}
+
+// =================================================================================================
+// Configuration
+
+void Daemon::Impl::reload()
+{
+    auto loaded = loadDaemonConfig(opts.configFile, opts.schemaDir);
+    if (!loaded.config) {
+        std::string why
+            = loaded.report.diagnostics.empty() ? "invalid" : mudparser::formatText(loaded.report.diagnostics.front());
+        auditOnly(Category::Controller, Level::Error, Event::ConfigRejected,
+            "the new configuration is invalid; the running one stays in force", why);
+        throw api::InvalidConfig(
+            "the new configuration is invalid; the running one stays in force: " + why, loaded.report.diagnostics);
+    }
+    DaemonConfig next = std::move(*loaded.config);
+    const DaemonConfig& prev = cfg;
+    // What is read at start only (everything of `api` but its tokens, which apply at once): a
+    // change is reported, and applied by a restart...
+    auto apiAtStart = [](DaemonConfig::Api a) {
+        a.tokens.clear();
+        return a;
+    };
+    std::string atStart;
+    auto changed = [&](bool differs, const char* name) {
+        if (differs)
+            atStart += (atStart.empty() ? "" : ", ") + std::string(name);
+    };
+    changed(apiAtStart(prev.api) != apiAtStart(next.api), "api");
+    changed(prev.fetch != next.fetch, "fetch");
+    changed(prev.dns != next.dns, "dns");
+    changed(prev.discovery != next.discovery, "discovery");
+    changed(prev.nflog != next.nflog, "nflog");
+    changed(prev.stateDirectory != next.stateDirectory, "state-directory");
+    changed(prev.hookSocket != next.hookSocket, "hook-socket");
+    if (!atStart.empty())
+        log::write(Category::Controller, Level::Warning, Event::ConfigLoaded,
+            "some changed settings are read at start only; restart mudguard to apply them",
+            { { "settings", atStart } });
+    // ... and stays as it is until then, so that what runs is what the configuration in force says.
+    auto tokens = std::move(next.api.tokens);
+    next.api = prev.api;
+    next.api.tokens = std::move(tokens);
+    next.fetch = prev.fetch;
+    next.dns = prev.dns;
+    next.discovery = prev.discovery;
+    next.nflog = prev.nflog;
+    next.stateDirectory = prev.stateDirectory;
+    next.hookSocket = prev.hookSocket;
+
+    // The trust settings first: they can be refused (an unreadable anchor) before anything changes.
+    auto oldPolicy = pipeline->policy();
+    try {
+        pipeline->setPolicy(trustPolicy(next));
+        guard->setLocalNetworks(localNetworks(next));
+    } catch (const std::exception& e) {
+        pipeline->setPolicy(oldPolicy);
+        guard->setLocalNetworks(localNetworks(prev));
+        auditOnly(Category::Controller, Level::Error, Event::ConfigRejected,
+            "the new trust settings cannot be used; the running configuration stays in force", e.what());
+        throw api::InvalidConfig(
+            fmt::format(
+                "the new trust settings cannot be used; the running configuration stays in force: {}", e.what()),
+            {});
+    }
+    auto plan = core->reload(settingsFrom(next), nowMs());
+    plan.logs.push_back(core::LogRecord { Category::Controller, Level::Info, Event::ConfigLoaded,
+        "configuration reloaded", { core::textField("path", opts.configFile.string()) } });
+    AuditEntry a;
+    a.at = nowMs();
+    a.event = log::toString(Event::ConfigLoaded);
+    a.reason = "configuration reloaded";
+    plan.store.add(StoreBatch::AppendAudit { std::move(a) });
+    auto result = executor->applyOrNothing(std::move(plan));
+    if (!result) {
+        pipeline->setPolicy(oldPolicy);
+        guard->setLocalNetworks(localNetworks(prev));
+        throw Error("the new configuration's rules could not be applied; the running configuration stays in force: "
+            + result.reason);
+    }
+    cfg = std::move(next);
+    if (apiServer)
+        apiServer->setTokens(apiTokens());
+    names->track(core->wantedNames()); // names in the classes, and in the admins' local files, may have changed
+    publish();
 }
 
 } // namespace mudguard::controller

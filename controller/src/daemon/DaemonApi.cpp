@@ -10,7 +10,7 @@
 #include "mudguard/enforcer/Render.h"
 #include "mudguard/mudparser/TimeText.h"
 
-#include "cli/ShowCommand.h"
+#include "text/ProfileText.h"
 
 namespace mudguard::controller {
 
@@ -46,7 +46,7 @@ std::optional<Timestamp> toTimestamp(const std::optional<Clock::time_point>& t)
     return std::chrono::time_point_cast<std::chrono::milliseconds>(*t);
 }
 
-api::Signer signerView(const PolicyRecord& p)
+api::Signer signerView(const core::PolicyRecord& p)
 {
     api::Signer s;
     if (!p.signer) {
@@ -78,6 +78,7 @@ api::Device deviceFromRow(const DeviceRow& row, std::vector<std::string> address
     d.mac = row.mac;
     d.state = row.state;
     d.reason = row.reason;
+    d.failureStage = row.failureStage;
     d.source = row.source;
     d.mudUrl = row.mudUrl;
     d.addresses = std::move(addresses);
@@ -88,16 +89,16 @@ api::Device deviceFromRow(const DeviceRow& row, std::vector<std::string> address
     return d;
 }
 
-PolicyView makePolicyView(const PolicyRecord& p)
+PolicyView makePolicyView(const core::PolicyRecord& p)
 {
     PolicyView v;
     v.policy.id = p.id;
     v.policy.mudUrl = p.url;
     v.policy.source = p.local ? api::PolicySource::Local : api::PolicySource::Fetched;
     v.policy.signer = signerView(p);
-    v.policy.fetchedAt = toTimestamp(p.fetchedAt);
+    v.policy.fetchedAt = p.fetchedAt;
     if (p.fetchedAt && !p.local)
-        v.policy.validUntil = toTimestamp(*p.fetchedAt + std::chrono::hours(p.cacheValidityHours));
+        v.policy.validUntil = *p.fetchedAt + std::chrono::hours(p.cacheValidityHours);
     v.policy.isSupported = p.installed;
     v.policy.hash = p.hash;
     if (!p.profile)
@@ -120,12 +121,9 @@ PolicyView makePolicyView(const PolicyRecord& p)
     md.transparency = m.transparency;
     v.mud = std::move(md);
 
-    std::ostringstream text;
-    cli::printProfile(m, {}, text);
-    std::istringstream lines(text.str());
-    for (std::string line; std::getline(lines, line);)
+    for (auto& line : text::lines(text::describeProfile(m)))
         if (!line.empty())
-            v.summary.push_back(line);
+            v.summary.push_back(std::move(line));
 
     auto rules = [&](const std::vector<std::string>& acls, bool fromDevice) {
         for (const auto& name : acls)
@@ -135,8 +133,8 @@ PolicyView makePolicyView(const PolicyRecord& p)
                     r.acl = acl->name;
                     r.ace = ace.name;
                     r.direction = fromDevice ? "from-device" : "to-device";
-                    r.action = cli::actionName(ace.action);
-                    r.match = cli::describeAce(ace, fromDevice);
+                    r.action = text::actionName(ace.action);
+                    r.match = text::describeAce(ace, fromDevice);
                     v.rules.push_back(std::move(r));
                 }
     };
@@ -150,7 +148,7 @@ PolicyView makePolicyView(const PolicyRecord& p)
 /// A reader connection borrowed from the pool for one request.
 class DaemonApi::ReaderLease {
 public:
-    ReaderLease(DaemonApi& api, std::unique_ptr<StoreReader> r)
+    ReaderLease(DaemonApi& api, std::unique_ptr<StateReader> r)
         : m_api(api)
         , m_reader(std::move(r))
     {
@@ -163,11 +161,11 @@ public:
         std::lock_guard lock(m_api.m_readersMutex);
         m_api.m_idleReaders.push_back(std::move(m_reader));
     }
-    StoreReader* operator->() { return m_reader.get(); }
+    StateReader* operator->() { return m_reader.get(); }
 
 private:
     DaemonApi& m_api;
-    std::unique_ptr<StoreReader> m_reader;
+    std::unique_ptr<StateReader> m_reader;
 };
 
 DaemonApi::DaemonApi(Daemon::Impl& daemon)
@@ -187,20 +185,17 @@ DaemonApi::ReaderLease DaemonApi::reader()
             return ReaderLease(*this, std::move(r));
         }
     }
-    return ReaderLease(*this, std::make_unique<StoreReader>(m_daemon.store->path()));
+    return ReaderLease(*this, m_daemon.store->reader());
 }
 
 std::vector<api::Device> DaemonApi::devices()
 {
     auto r = reader();
-    ColdStart all = r->loadAll();
-    std::map<std::string, std::vector<std::string>> addresses;
-    for (auto& a : all.addresses)
-        addresses[a.mac].push_back(std::move(a.ip));
+    auto all = r->devicesWithAddresses();
     std::vector<api::Device> out;
-    out.reserve(all.devices.size());
-    for (const auto& row : all.devices)
-        out.push_back(deviceFromRow(row, std::move(addresses[row.mac])));
+    out.reserve(all.size());
+    for (auto& [row, addresses] : all)
+        out.push_back(deviceFromRow(row, std::move(addresses)));
     return out;
 }
 
@@ -376,6 +371,14 @@ api::ActionOutcome DaemonApi::acceptSigner(
 {
     return onLoop(
         m_daemon.loop, [this, authority, signer, who] { return m_daemon.adminAcceptSigner(authority, signer, who); },
+        kActionDeadline);
+}
+
+api::ActionOutcome DaemonApi::refuseSigner(
+    const std::string& authority, const std::optional<std::string>& signer, const api::Actor& who)
+{
+    return onLoop(
+        m_daemon.loop, [this, authority, signer, who] { return m_daemon.adminRefuseSigner(authority, signer, who); },
         kActionDeadline);
 }
 

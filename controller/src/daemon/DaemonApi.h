@@ -34,6 +34,8 @@ public:
     api::ActionOutcome releaseDevice(const std::string& mac, const api::Actor& who) override;
     api::ActionOutcome acceptSigner(
         const std::string& authority, const std::optional<std::string>& signer, const api::Actor& who) override;
+    api::ActionOutcome refuseSigner(
+        const std::string& authority, const std::optional<std::string>& signer, const api::Actor& who) override;
     api::ActionOutcome reloadConfig(const api::Actor& who) override;
 
     /// How long a read waits for the loop's kernel view before answering without it, and how
@@ -47,13 +49,13 @@ private:
 
     Daemon::Impl& m_daemon;
     std::mutex m_readersMutex;
-    std::vector<std::unique_ptr<StoreReader>> m_idleReaders;
+    std::vector<std::unique_ptr<StateReader>> m_idleReaders;
 };
 
 /// A device as the API lists it, from its database row and addresses.
 api::Device deviceFromRow(const DeviceRow& row, std::vector<std::string> addresses);
 
 /// The policy as auditors see it: metadata, readable summary and rules (built on the loop).
-PolicyView makePolicyView(const PolicyRecord& p);
+PolicyView makePolicyView(const core::PolicyRecord& p);
 
 } // namespace mudguard::controller

@@ -211,6 +211,7 @@ DaemonConfig read(const Value& root)
         readUint(*n, "drop-group", c.nflog.dropGroup);
         readUint(*n, "dns-group", c.nflog.dnsGroup);
         readUint(*n, "drop-log-rate", c.nflog.dropLogRate);
+        readUint(*n, "summary-interval", c.nflog.summaryInterval);
     }
     return c;
 }

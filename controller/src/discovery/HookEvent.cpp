@@ -30,6 +30,10 @@ enum Field : std::uint8_t {
     FTimeRemaining = 10,
     FIaid = 11,
     FClientId = 12,
+    FSentAt = 13,
+    FSpoolId = 14,
+    FVendorClass = 15,
+    FRequestedOptions = 16,
 };
 
 enum Flag : std::uint8_t {
@@ -152,6 +156,12 @@ std::vector<std::uint8_t> encodeHookDatagram(const LeaseEvent& e)
         w.integer(FIaid, *e.iaid);
     if (!e.clientId.empty())
         w.field(FClientId, e.clientId.data(), std::min(e.clientId.size(), kMaxHookClientId));
+    if (e.sentAtMs)
+        w.integer(FSentAt, static_cast<std::uint64_t>(*e.sentAtMs));
+    if (e.spoolId)
+        w.string(FSpoolId, *e.spoolId, kMaxHookSpoolId);
+    w.string(FVendorClass, e.vendorClass, kMaxHookVendorClass);
+    w.string(FRequestedOptions, e.requestedOptions, kMaxHookRequestedOptions);
     return std::move(w.m_out); // at most 6 + 12 * 3 + 4 + 16 + 6 + 255 + 1024 + 15 + 1024 + 1 + 8 + 4 + 4 + 255 bytes
 }
 
@@ -242,6 +252,23 @@ LeaseEvent decodeHookDatagram(std::span<const std::uint8_t> d)
                 throw HookFormatError("client-id field is too long");
             e.clientId.assign(v.begin(), v.end());
             break;
+        case FSentAt:
+            expectSize(v, 8, "sent-at");
+            e.sentAtMs = readInteger<std::int64_t>(v);
+            break;
+        case FSpoolId: {
+            auto id = boundedString(v, kMaxHookSpoolId, "spool-id");
+            if (!isSpoolId(id))
+                throw HookFormatError("spool-id field is not a spool entry's name");
+            e.spoolId = std::move(id);
+            break;
+        }
+        case FVendorClass:
+            e.vendorClass = boundedString(v, kMaxHookVendorClass, "vendor-class");
+            break;
+        case FRequestedOptions:
+            e.requestedOptions = boundedString(v, kMaxHookRequestedOptions, "requested-options");
+            break;
         default:
             break; // a field added later within version 1
         }
@@ -253,6 +280,14 @@ LeaseEvent decodeHookDatagram(std::span<const std::uint8_t> d)
     if (e.mudUrl && e.mudUrlTooLong)
         throw HookFormatError("mud-url present although flagged as too long");
     return e;
+}
+
+bool isSpoolId(std::string_view id)
+{
+    if (id.empty() || id.size() > kMaxHookSpoolId || id.front() == '.')
+        return false;
+    return std::all_of(id.begin(), id.end(),
+        [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '.'; });
 }
 
 std::optional<std::vector<std::uint8_t>> parseHexBytes(std::string_view text, std::size_t maxBytes)
@@ -302,6 +337,10 @@ std::optional<LeaseEvent> leaseEventFromDnsmasq(
         else
             e.mudUrl = std::string(s);
     }
+    if (const char* v = getenv("DNSMASQ_VENDOR_CLASS"))
+        e.vendorClass = std::string(v).substr(0, kMaxHookVendorClass);
+    if (const char* v = getenv("DNSMASQ_REQUESTED_OPTIONS"))
+        e.requestedOptions = std::string(v).substr(0, kMaxHookRequestedOptions);
     if (const char* v = getenv("DNSMASQ_INTERFACE"))
         e.interface = std::string(v).substr(0, kMaxHookInterface);
     if (const char* v = getenv("DNSMASQ_TAGS"))

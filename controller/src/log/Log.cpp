@@ -67,9 +67,10 @@ constexpr EventName kEventNames[] = {
     { Event::DnsAnswerRejected, "DNS_ANSWER_REJECTED" },
     { Event::AdminAction, "ADMIN_ACTION" },
     { Event::ApiAuthFailed, "API_AUTH_FAILED" },
+    { Event::StoreRecovered, "STORE_RECOVERED" },
 };
 constexpr std::size_t kEventCount = std::size(kEventNames);
-static_assert(static_cast<std::size_t>(Event::ApiAuthFailed) == kEventCount,
+static_assert(static_cast<std::size_t>(Event::StoreRecovered) == kEventCount,
     "kEventNames must list every Event in declaration order");
 
 constexpr bool eventTableInOrder()
@@ -379,8 +380,7 @@ std::optional<std::string> applyLevelSpec(std::string_view spec)
     return std::nullopt;
 }
 
-std::string formatLine(
-    Format f, Category c, Level l, Event e, std::string_view message, std::initializer_list<Field> fields)
+std::string formatLine(Format f, Category c, Level l, Event e, std::string_view message, std::span<const Field> fields)
 {
     std::string out;
     out.reserve(128 + message.size());
@@ -407,7 +407,7 @@ std::string formatLine(
     return out;
 }
 
-void write(Category c, Level l, Event e, std::string_view message, std::initializer_list<Field> fields) noexcept
+void write(Category c, Level l, Event e, std::string_view message, std::span<const Field> fields) noexcept
 {
     if (!enabled(c, l))
         return;

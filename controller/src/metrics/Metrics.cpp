@@ -311,6 +311,13 @@ MudguardMetrics::MudguardMetrics(Metrics& registry, std::string_view version)
                     .counter("mudguard_api_connections_refused_total",
                         "HTTP API connections refused because the connection limit was reached.")
                     .labels({}))
+    , m_degraded(registry
+                     .gauge("mudguard_degraded",
+                         "1 while mudguard is degraded (its state database refuses writes, or devices are held "
+                         "until it records them); 0 otherwise.")
+                     .labels({}))
+    , m_fetchQueue(
+          registry.gauge("mudguard_fetch_queue", "MUD files waiting to be fetched, and being fetched.", { "state" }))
 {
     if (!version.empty())
         registry.gauge("mudguard_build_info", "The running mudguard version.", { "version" })
@@ -335,6 +342,19 @@ MudguardMetrics::MudguardMetrics(Metrics& registry, std::string_view version)
     m_violations = series(registry.counter("mudguard_violations_total",
                               "Packets blocked because no policy allowed them, by direction.", { "direction" }),
         kDirection);
+    auto refusals = registry.counter("mudguard_refusals_total",
+        "Refusals on the way from an announcement to rules in the kernel, by the stage that refused.", { "stage" });
+    for (FailureStage s : allFailureStages())
+        m_refusals.push_back(refusals.labels({ toString(s) }));
+    setFetchQueue(0, 0);
+}
+
+Metrics::Counter MudguardMetrics::refusals(FailureStage s) const { return m_refusals.at(static_cast<std::size_t>(s)); }
+Metrics::Gauge MudguardMetrics::degraded() const { return m_degraded; }
+void MudguardMetrics::setFetchQueue(std::size_t queued, std::size_t running) const
+{
+    m_fetchQueue.labels({ "queued" }).set(static_cast<double>(queued));
+    m_fetchQueue.labels({ "running" }).set(static_cast<double>(running));
 }
 
 void MudguardMetrics::setDevices(const std::map<DeviceState, std::size_t>& byState) const

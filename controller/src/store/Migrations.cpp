@@ -125,8 +125,27 @@ BEGIN
 END;
 )sql";
 
+// Version 2: a refused device says where it was refused; when its last announcement was made
+// (spooled announcements replayed after a newer one are ignored); when it leaves (every device,
+// not only bound ones). The MUD files last known good move here from the files of the old
+// mud-cache directory, with what their verification found (mudguard imports that directory at
+// start).
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE devices ADD COLUMN failure_stage TEXT;
+ALTER TABLE devices ADD COLUMN announced_at INTEGER;
+ALTER TABLE devices ADD COLUMN leave_at INTEGER;
+UPDATE devices SET leave_at = (SELECT unbind_after FROM bindings WHERE bindings.mac = devices.mac);
+ALTER TABLE mud_cache ADD COLUMN verified_at INTEGER;
+ALTER TABLE mud_cache ADD COLUMN cache_validity_hours INTEGER NOT NULL DEFAULT 48;
+ALTER TABLE mud_cache ADD COLUMN signature_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE mud_cache ADD COLUMN signer_identity TEXT NOT NULL DEFAULT '';
+ALTER TABLE mud_cache ADD COLUMN chain TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX devices_leaving ON devices(leave_at) WHERE leave_at IS NOT NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     { 1, "initial schema", kSchemaV1 },
+    { 2, "failure stages, announcement times, leave times, MUD files with their verification", kSchemaV2 },
 };
 
 } // namespace

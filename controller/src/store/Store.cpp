@@ -10,6 +10,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <unistd.h>
 
 #include "store/Migrations.h"
@@ -19,9 +22,6 @@ namespace mudguard::controller {
 namespace {
 
 using sqlite::Use;
-
-constexpr std::array<const char*, 5> kStateNames = { "pending", "fetching", "enforced", "failed", "quarantined" };
-constexpr std::array<const char*, 4> kSourceNames = { "dhcp", "dhcpv6", "lldp", "admin" };
 
 std::int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 Timestamp stamp(std::int64_t v) { return Timestamp(std::chrono::milliseconds(v)); }
@@ -67,12 +67,14 @@ void requireNonEmpty(std::string_view v, const char* what)
 }
 
 const std::string kSelectDevices = "SELECT mac, state, reason, source, mud_url, policy_id, local_override, "
-                                   "created_at, state_since, updated_at FROM devices";
+                                   "created_at, state_since, updated_at, failure_stage, announced_at, leave_at "
+                                   "FROM devices";
 const std::string kSelectBindings = "SELECT mac, mud_url, source, bound_at, updated_at, unbind_after FROM bindings";
 const std::string kSelectAddresses = "SELECT mac, ip, family, first_seen, last_seen FROM addresses";
 const std::string kSelectUrlChanges = "SELECT mac, old_url, new_url, reason, requested_at FROM pending_url_changes";
 const std::string kSelectMudCache
-    = "SELECT url, hash, signer, valid_until, fetched_at, etag, last_modified, supported, last_error, last_error_at";
+    = "SELECT url, hash, signer, valid_until, fetched_at, etag, last_modified, supported, last_error, last_error_at, "
+      "verified_at, cache_validity_hours, signature_url, signer_identity, chain";
 
 // The first row, read by `read`, or nothing.
 template <typename Read, typename... A>
@@ -112,6 +114,10 @@ DeviceRow readDevice(const Use& q)
     d.createdAt = stamp(q.i64(7));
     d.stateSince = stamp(q.i64(8));
     d.updatedAt = stamp(q.i64(9));
+    if (!q.isNull(10))
+        d.failureStage = parseFailureStage(q.text(10));
+    d.announcedAt = stamp(q.optI64(11));
+    d.leaveAt = stamp(q.optI64(12));
     return d;
 }
 
@@ -156,6 +162,31 @@ AuditEntry readAudit(const Use& q)
     return e;
 }
 
+// A certificate chain as a JSON array of subjects.
+std::string encodeChain(const std::vector<std::string>& chain)
+{
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartArray();
+    for (const auto& c : chain)
+        w.String(c.c_str(), static_cast<rapidjson::SizeType>(c.size()));
+    w.EndArray();
+    return { buf.GetString(), buf.GetSize() };
+}
+
+std::vector<std::string> decodeChain(const std::string& text)
+{
+    std::vector<std::string> out;
+    rapidjson::Document d;
+    d.Parse(text.c_str(), text.size());
+    if (d.HasParseError() || !d.IsArray())
+        return out;
+    for (const auto& v : d.GetArray())
+        if (v.IsString())
+            out.emplace_back(v.GetString(), v.GetStringLength());
+    return out;
+}
+
 MudCacheRow readMudCache(const Use& q, bool withBlobs)
 {
     MudCacheRow r;
@@ -169,9 +200,14 @@ MudCacheRow readMudCache(const Use& q, bool withBlobs)
     r.supported = q.i64(7) != 0;
     r.lastError = q.text(8);
     r.lastErrorAt = stamp(q.optI64(9));
+    r.verifiedAt = stamp(q.optI64(10));
+    r.cacheValidityHours = static_cast<unsigned>(q.i64(11));
+    r.signatureUrl = q.text(12);
+    r.signerIdentity = q.text(13);
+    r.chain = decodeChain(q.text(14));
     if (withBlobs) {
-        r.document = q.optBlob(10);
-        r.signature = q.optBlob(11);
+        r.document = q.optBlob(15);
+        r.signature = q.optBlob(16);
     }
     return r;
 }
@@ -192,70 +228,6 @@ void createPrivateFile(const std::filesystem::path& p)
 }
 
 } // namespace
-
-const char* toString(DeviceState s) noexcept
-{
-    auto i = static_cast<std::size_t>(s);
-    return i < kStateNames.size() ? kStateNames[i] : "?";
-}
-
-const char* toString(DeviceSource s) noexcept
-{
-    auto i = static_cast<std::size_t>(s);
-    return i < kSourceNames.size() ? kSourceNames[i] : "?";
-}
-
-std::optional<DeviceState> parseDeviceState(std::string_view s) noexcept
-{
-    for (std::size_t i = 0; i < kStateNames.size(); ++i)
-        if (s == kStateNames[i])
-            return static_cast<DeviceState>(i);
-    return std::nullopt;
-}
-
-std::optional<DeviceSource> parseDeviceSource(std::string_view s) noexcept
-{
-    for (std::size_t i = 0; i < kSourceNames.size(); ++i)
-        if (s == kSourceNames[i])
-            return static_cast<DeviceSource>(i);
-    return std::nullopt;
-}
-
-std::optional<std::string> canonicalMac(std::string_view s)
-{
-    if (s.size() != 17)
-        return std::nullopt;
-    char sep = s[2];
-    if (sep != ':' && sep != '-')
-        return std::nullopt;
-    std::string out(17, ':');
-    for (std::size_t i = 0; i < 17; ++i) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (i % 3 == 2) {
-            if (c != static_cast<unsigned char>(sep))
-                return std::nullopt;
-            continue;
-        }
-        if (!std::isxdigit(c))
-            return std::nullopt;
-        out[i] = static_cast<char>(std::tolower(c));
-    }
-    return out;
-}
-
-std::optional<std::string> canonicalIp(std::string_view s)
-{
-    if (s.empty() || s.size() >= INET6_ADDRSTRLEN)
-        return std::nullopt;
-    std::string in(s);
-    unsigned char buf[16];
-    char out[INET6_ADDRSTRLEN];
-    if (inet_pton(AF_INET, in.c_str(), buf) == 1)
-        return std::string(inet_ntop(AF_INET, buf, out, sizeof out));
-    if (inet_pton(AF_INET6, in.c_str(), buf) == 1)
-        return std::string(inet_ntop(AF_INET6, buf, out, sizeof out));
-    return std::nullopt;
-}
 
 // ---- StoreQueries ----------------------------------------------------------------------------
 
@@ -554,25 +526,35 @@ void Store::putDevice(const DeviceRow& d)
             old.emplace(q.text(0), q.text(1));
     }
     std::string_view state = toString(d.state);
+    std::optional<std::string_view> stage;
+    if (d.failureStage)
+        stage = toString(*d.failureStage);
     if (!old) {
         Use(c,
             "INSERT INTO devices (mac, state, reason, source, mud_url, policy_id, local_override, created_at, "
-            "state_since, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)")
+            "state_since, updated_at, failure_stage, announced_at, leave_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11)")
             .bindAll(d.mac, state, d.reason, std::string_view(toString(d.source)), d.mudUrl, d.policyId)
             .bindBlob(7, d.localOverride)
             .bind(8, now)
+            .bind(9, stage)
+            .bind(10, ms(d.announcedAt))
+            .bind(11, ms(d.leaveAt))
             .run();
         addHistory(c, d.mac, now, std::nullopt, d.state, d.reason);
     } else {
         bool stateChanged = old->first != state;
         Use(c,
             "UPDATE devices SET state = ?2, reason = ?3, source = ?4, mud_url = ?5, policy_id = ?6, "
-            "local_override = ?7, updated_at = ?8, state_since = CASE WHEN ?9 THEN ?8 ELSE state_since END "
-            "WHERE mac = ?1")
+            "local_override = ?7, updated_at = ?8, state_since = CASE WHEN ?9 THEN ?8 ELSE state_since END, "
+            "failure_stage = ?10, announced_at = ?11, leave_at = ?12 WHERE mac = ?1")
             .bindAll(d.mac, state, d.reason, std::string_view(toString(d.source)), d.mudUrl, d.policyId)
             .bindBlob(7, d.localOverride)
             .bind(8, now)
             .bind(9, stateChanged)
+            .bind(10, stage)
+            .bind(11, ms(d.announcedAt))
+            .bind(12, ms(d.leaveAt))
             .run();
         if (stateChanged || old->second != d.reason)
             addHistory(c, d.mac, now, std::string_view(old->first), d.state, d.reason);
@@ -683,14 +665,21 @@ bool Store::removeBinding(std::string_view mac)
 void Store::putMudCache(const MudCacheRow& r)
 {
     requireNonEmpty(r.url, "a MUD URL");
+    const std::string chain = encodeChain(r.chain);
     Use(conn(),
         "INSERT OR REPLACE INTO mud_cache (url, hash, signer, valid_until, fetched_at, etag, last_modified, "
-        "supported, last_error, last_error_at, document, signature) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+        "supported, last_error, last_error_at, document, signature, verified_at, cache_validity_hours, "
+        "signature_url, signer_identity, chain) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")
         .bindAll(r.url, r.hash, r.signer, ms(r.validUntil), ms(r.fetchedAt), r.etag, r.lastModified, r.supported,
             r.lastError, ms(r.lastErrorAt))
         .bindBlob(11, r.document)
         .bindBlob(12, r.signature)
+        .bind(13, ms(r.verifiedAt))
+        .bind(14, static_cast<std::int64_t>(r.cacheValidityHours))
+        .bind(15, r.signatureUrl)
+        .bind(16, r.signerIdentity)
+        .bind(17, chain)
         .run();
 }
 
@@ -785,6 +774,81 @@ std::int64_t Store::appendAudit(const AuditEntry& e)
     return sqlite3_last_insert_rowid(conn().get());
 }
 
+// ---- StateStore ------------------------------------------------------------------------------
+
+SavedState Store::load()
+{
+    auto snap = snapshot();
+    SavedState out;
+    out.devices = devices();
+    out.bindings = bindings();
+    out.addresses = queryAll(conn(), kSelectAddresses + " ORDER BY mac, ip", readAddress);
+    // Every last known good file (the fetch workers' cache; the core keeps those in use).
+    out.documents = queryAll(conn(),
+        kSelectMudCache + ", document, signature FROM mud_cache WHERE document IS NOT NULL ORDER BY url",
+        [](const Use& q) { return readMudCache(q, true); });
+    out.signers = queryAll(
+        conn(), "SELECT authority, signer, accepted_at, accepted_by FROM signers ORDER BY authority", [](const Use& q) {
+            return SignerRow { q.text(0), q.text(1), stamp(q.i64(2)), q.text(3) };
+        });
+    out.pendingSigners = pendingSigners();
+    out.pendingUrlChanges = pendingUrlChanges();
+    return out;
+}
+
+void Store::commit(const StoreBatch& batch)
+{
+    if (batch.empty())
+        return;
+    const bool own = !m_inTransaction;
+    std::optional<Transaction> t;
+    std::optional<sqlite::Savepoint> sp;
+    if (own)
+        t.emplace(*this);
+    else
+        sp.emplace(conn());
+    for (const auto& op : batch.ops)
+        std::visit(
+            [&](const auto& o) {
+                using T = std::decay_t<decltype(o)>;
+                if constexpr (std::is_same_v<T, StoreBatch::PutDevice>)
+                    putDevice(o.row);
+                else if constexpr (std::is_same_v<T, StoreBatch::RemoveDevice>)
+                    removeDevice(o.mac);
+                else if constexpr (std::is_same_v<T, StoreBatch::PutBinding>)
+                    putBinding(o.mac, o.mudUrl, o.source);
+                else if constexpr (std::is_same_v<T, StoreBatch::TouchAddress>)
+                    touchAddress(o.mac, o.ip);
+                else if constexpr (std::is_same_v<T, StoreBatch::RemoveAddress>)
+                    removeAddress(o.mac, o.ip);
+                else if constexpr (std::is_same_v<T, StoreBatch::PutMudDocument>)
+                    putMudCache(o.row);
+                else if constexpr (std::is_same_v<T, StoreBatch::RecordMudError>)
+                    recordMudError(o.url, o.error);
+                else if constexpr (std::is_same_v<T, StoreBatch::AcceptSigner>)
+                    acceptSigner(o.authority, o.signer, o.acceptedBy);
+                else if constexpr (std::is_same_v<T, StoreBatch::RemoveSigner>)
+                    removeSigner(o.authority, o.signer);
+                else if constexpr (std::is_same_v<T, StoreBatch::PutPendingSigner>)
+                    putPendingSigner(o.row);
+                else if constexpr (std::is_same_v<T, StoreBatch::RemovePendingSigner>)
+                    removePendingSigner(o.authority, o.signer);
+                else if constexpr (std::is_same_v<T, StoreBatch::PutPendingUrlChange>)
+                    putPendingUrlChange(o.row);
+                else if constexpr (std::is_same_v<T, StoreBatch::RemovePendingUrlChange>)
+                    takePendingUrlChange(o.mac);
+                else
+                    appendAudit(o.entry);
+            },
+            op);
+    if (t)
+        t->commit();
+    else
+        sp->commit();
+}
+
+std::unique_ptr<StateReader> Store::reader() { return std::make_unique<SqliteStateReader>(m_path); }
+
 // ---- StoreReader -----------------------------------------------------------------------------
 
 StoreReader::StoreReader(const std::filesystem::path& dbFile, StoreOptions options)
@@ -801,5 +865,50 @@ StoreReader::StoreReader(const std::filesystem::path& dbFile, StoreOptions optio
 }
 
 StoreReader::~StoreReader() = default;
+
+// ---- SqliteStateReader -----------------------------------------------------------------------
+
+SqliteStateReader::SqliteStateReader(const std::filesystem::path& dbFile)
+    : m_reader(dbFile)
+{
+}
+
+std::optional<DeviceRow> SqliteStateReader::device(const std::string& mac) { return m_reader.device(mac); }
+
+std::vector<std::pair<DeviceRow, std::vector<std::string>>> SqliteStateReader::devicesWithAddresses()
+{
+    ColdStart all = m_reader.loadAll();
+    std::map<std::string, std::vector<std::string>> addresses;
+    for (auto& a : all.addresses)
+        addresses[a.mac].push_back(std::move(a.ip));
+    std::vector<std::pair<DeviceRow, std::vector<std::string>>> out;
+    out.reserve(all.devices.size());
+    for (auto& row : all.devices) {
+        auto ips = std::move(addresses[row.mac]);
+        out.emplace_back(std::move(row), std::move(ips));
+    }
+    return out;
+}
+
+std::vector<DeviceRow> SqliteStateReader::devicesUsing(const std::string& mudUrl)
+{
+    return m_reader.devicesUsing(mudUrl);
+}
+
+std::vector<StateChange> SqliteStateReader::history(const std::string& mac, std::size_t limit)
+{
+    return m_reader.history(mac, limit);
+}
+
+std::vector<AddressRow> SqliteStateReader::addresses(const std::string& mac) { return m_reader.addresses(mac); }
+
+std::optional<PendingUrlChangeRow> SqliteStateReader::pendingUrlChange(const std::string& mac)
+{
+    return m_reader.pendingUrlChange(mac);
+}
+
+std::vector<PendingSignerRow> SqliteStateReader::pendingSigners() { return m_reader.pendingSigners(); }
+
+AuditPage SqliteStateReader::audit(const AuditQuery& query) { return m_reader.audit(query); }
 
 } // namespace mudguard::controller

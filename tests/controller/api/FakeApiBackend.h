@@ -249,6 +249,12 @@ public:
         enter("accept-signer", authority, signer.value_or("<only>"), who.tokenName);
         return { api::ActionOutcome::Kind::Done, false, "accepted", std::nullopt };
     }
+    api::ActionOutcome refuseSigner(
+        const std::string& authority, const std::optional<std::string>& signer, const api::Actor& who) override
+    {
+        enter("refuse-signer", authority, signer.value_or("<only>"), who.tokenName);
+        return { api::ActionOutcome::Kind::Done, false, "refused", std::nullopt };
+    }
     api::ActionOutcome reloadConfig(const api::Actor& who) override
     {
         enter("reload", "", "", who.tokenName);

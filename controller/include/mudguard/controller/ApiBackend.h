@@ -31,7 +31,8 @@
 #include <vector>
 
 #include "mudguard/controller/Error.h"
-#include "mudguard/controller/Store.h"
+#include "mudguard/controller/Model.h"
+#include "mudguard/controller/StateStore.h"
 #include "mudguard/mudparser/Diagnostic.h"
 #include "mudguard/mudparser/Profile.h"
 
@@ -44,6 +45,7 @@ struct Device {
     std::string mac; ///< canonical
     DeviceState state = DeviceState::Pending;
     std::string reason; ///< why it is in this state (failed, quarantined); may be empty
+    std::optional<FailureStage> failureStage; ///< with state failed: where it was refused
     DeviceSource source = DeviceSource::Dhcp; ///< how mudguard learnt it
     std::string mudUrl; ///< the URL bound to the device; empty when none
     std::vector<std::string> addresses; ///< canonical IPv4 and IPv6 addresses
@@ -306,6 +308,11 @@ public:
     /// authority. Throws api::NotFound (nothing pending), api::Conflict (several pending and none
     /// named).
     virtual api::ActionOutcome acceptSigner(
+        const std::string& authority, const std::optional<std::string>& signer, const api::Actor& who)
+        = 0;
+    /// Refuses a pending signer (named as for acceptSigner): URL changes that waited for it are
+    /// refused, the devices keep their policies. Throws api::NotFound, api::Conflict.
+    virtual api::ActionOutcome refuseSigner(
         const std::string& authority, const std::optional<std::string>& signer, const api::Actor& who)
         = 0;
     /// Reloads the configuration file. Throws api::InvalidConfig when the new file is invalid; the

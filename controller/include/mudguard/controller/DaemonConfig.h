@@ -129,6 +129,7 @@ struct DaemonConfig {
 
     struct Nflog {
         std::uint16_t dropGroup = 4141, dnsGroup = 4142, dropLogRate = 10;
+        std::uint16_t summaryInterval = 60; ///< seconds between VIOLATION_SUMMARY entries
         bool operator==(const Nflog&) const = default;
     } nflog;
 

@@ -32,6 +32,9 @@ inline constexpr std::size_t kMaxHookHostname = 255;
 inline constexpr std::size_t kMaxHookTags = 1024;
 inline constexpr std::size_t kMaxHookClientId = 255;
 inline constexpr std::size_t kMaxHookInterface = 15; // IFNAMSIZ - 1
+inline constexpr std::size_t kMaxHookSpoolId = 64;
+inline constexpr std::size_t kMaxHookVendorClass = 255;
+inline constexpr std::size_t kMaxHookRequestedOptions = 1024;
 
 /// The lease actions dnsmasq reports (`--dhcp-script` first argument).
 enum class LeaseAction : std::uint8_t {
@@ -63,6 +66,12 @@ struct LeaseEvent {
     std::optional<std::uint32_t> iaid; ///< DNSMASQ_IAID (DHCPv6)
     bool temporary = false; ///< DHCPv6 temporary address ('T' prefix of the IAID)
     std::vector<std::uint8_t> clientId; ///< DHCPv6: the client DUID; DHCPv4: DNSMASQ_CLIENT_ID
+    std::string vendorClass; ///< DNSMASQ_VENDOR_CLASS (DHCPv4 option 60)
+    std::string requestedOptions; ///< DNSMASQ_REQUESTED_OPTIONS (option 55, "1,3,6,15")
+    /// When the hook ran (milliseconds since the epoch): orders events replayed from the spool.
+    std::optional<std::int64_t> sentAtMs;
+    /// The spool entry that keeps the event until the daemon recorded it (HookSpool.h).
+    std::optional<std::string> spoolId;
 
     bool isV6() const { return address.family != 0 && !address.isV4(); }
     bool operator==(const LeaseEvent&) const = default;
@@ -79,6 +88,9 @@ public:
 std::vector<std::uint8_t> encodeHookDatagram(const LeaseEvent& event);
 /// Decodes and validates a datagram; throws HookFormatError with the reason.
 LeaseEvent decodeHookDatagram(std::span<const std::uint8_t> datagram);
+
+/// A spool entry's name: [0-9a-z.-], not starting with '.', at most kMaxHookSpoolId bytes.
+bool isSpoolId(std::string_view id);
 
 /// Parses a hex string as dnsmasq prints DUIDs and client ids ("00:01:0a" or "00010a").
 std::optional<std::vector<std::uint8_t>> parseHexBytes(std::string_view text, std::size_t maxBytes);

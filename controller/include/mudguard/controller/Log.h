@@ -88,6 +88,8 @@ enum class Event : std::uint16_t {
     // API
     AdminAction,
     ApiAuthFailed,
+    // appended
+    StoreRecovered,
 };
 
 const char* toString(Level l) noexcept;
@@ -186,11 +188,20 @@ void setSink(Sink sink);
 std::optional<std::string> applyLevelSpec(std::string_view spec);
 
 /// Formats one line without writing it (the sink's input; used by tests).
-std::string formatLine(
-    Format f, Category c, Level l, Event e, std::string_view message, std::initializer_list<Field> fields);
+std::string formatLine(Format f, Category c, Level l, Event e, std::string_view message, std::span<const Field> fields);
+inline std::string formatLine(
+    Format f, Category c, Level l, Event e, std::string_view message, std::initializer_list<Field> fields)
+{
+    return formatLine(f, c, l, e, message, std::span<const Field>(fields.begin(), fields.size()));
+}
 
 /// Writes one line when `c` is enabled at `l`.
-void write(Category c, Level l, Event e, std::string_view message, std::initializer_list<Field> fields = {}) noexcept;
+void write(Category c, Level l, Event e, std::string_view message, std::span<const Field> fields) noexcept;
+inline void write(
+    Category c, Level l, Event e, std::string_view message, std::initializer_list<Field> fields = {}) noexcept
+{
+    write(c, l, e, message, std::span<const Field>(fields.begin(), fields.size()));
+}
 inline void write(Category c, Level l, std::string_view message, std::initializer_list<Field> fields = {}) noexcept
 {
     write(c, l, Event::None, message, fields);

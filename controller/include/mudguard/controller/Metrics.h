@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mudguard/controller/Store.h"
+#include "mudguard/controller/Model.h"
 
 namespace mudguard::controller {
 
@@ -165,6 +165,12 @@ public:
     Metrics::Counter dnsRefresh(DnsOutcome o) const;
     /// mudguard_violations_total{direction}: blocked packets.
     Metrics::Counter violations(TrafficDirection d) const;
+    /// mudguard_refusals_total{stage}: refusals by the stage that refused.
+    Metrics::Counter refusals(FailureStage s) const;
+    /// mudguard_degraded: 1 while degraded, 0 otherwise.
+    Metrics::Gauge degraded() const;
+    /// mudguard_fetch_queue{state}: fetches queued and running.
+    void setFetchQueue(std::size_t queued, std::size_t running) const;
 
     /// mudguard_api_requests_total{route,method,status} and
     /// mudguard_api_request_duration_seconds{route}. `route` is the route's template
@@ -176,11 +182,13 @@ public:
 private:
     Metrics& m_registry;
     std::vector<Metrics::Gauge> m_devices;
-    std::vector<Metrics::Counter> m_fetch, m_verify, m_dns, m_violations;
+    std::vector<Metrics::Counter> m_fetch, m_verify, m_dns, m_violations, m_refusals;
     std::vector<Metrics::Histogram> m_enforce;
     Metrics::FamilyRef<Metrics::Counter> m_apiRequests;
     Metrics::FamilyRef<Metrics::Histogram> m_apiDuration;
     Metrics::Counter m_refused;
+    Metrics::Gauge m_degraded;
+    Metrics::FamilyRef<Metrics::Gauge> m_fetchQueue;
 };
 
 } // namespace mudguard::controller

@@ -1,7 +1,8 @@
 #pragma once
 // Durable state in SQLite (WAL) in the state directory: devices and their state history,
-// addresses, MAC -> MUD URL bindings, MUD cache metadata (with the last known good file),
-// accepted and pending signers, pending URL changes, and the append-only audit log.
+// addresses, MAC -> MUD URL bindings, the MUD files last known good (with their signatures and
+// metadata), accepted and pending signers, pending URL changes, and the append-only audit log.
+// `Store` is the StateStore the daemon runs on.
 //
 // One writer, many readers:
 //   * `Store` is the writer. The daemon's loop thread owns it; it opens the database, creates or
@@ -30,6 +31,8 @@
 #include <vector>
 
 #include "mudguard/controller/Error.h"
+#include "mudguard/controller/Model.h"
+#include "mudguard/controller/StateStore.h"
 
 namespace mudguard::controller {
 
@@ -37,136 +40,7 @@ namespace sqlite {
 class Connection;
 }
 
-/// An SQLite failure. `code()` is the extended SQLite result code (SQLITE_FULL, SQLITE_IOERR_*,
-/// SQLITE_CONSTRAINT_*, ...).
-class StoreError : public Error {
-public:
-    StoreError(const std::string& what, int code)
-        : Error(what)
-        , m_code(code)
-    {
-    }
-    int code() const noexcept { return m_code; }
-
-private:
-    int m_code;
-};
-
-/// Wall-clock time with millisecond precision, stored as Unix milliseconds.
-using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
-
-enum class DeviceState { Pending, Fetching, Enforced, Failed, Quarantined };
-enum class DeviceSource { Dhcp, Dhcpv6, Lldp, Admin };
-
-const char* toString(DeviceState s) noexcept; ///< "pending", "fetching", ...
-const char* toString(DeviceSource s) noexcept; ///< "dhcp", "dhcpv6", "lldp", "admin"
-std::optional<DeviceState> parseDeviceState(std::string_view s) noexcept;
-std::optional<DeviceSource> parseDeviceSource(std::string_view s) noexcept;
-
-/// "02:00:00:00:00:0a" from any case with ':' or '-' separators; nothing when it is not a MAC.
-std::optional<std::string> canonicalMac(std::string_view s);
-/// inet_ntop's form of an IPv4 or IPv6 address ("2001:db8::1"); nothing when it is not one.
-std::optional<std::string> canonicalIp(std::string_view s);
-
-struct DeviceRow {
-    std::string mac; ///< canonical
-    DeviceState state = DeviceState::Pending;
-    std::string reason; ///< why it is in this state (failed, quarantined); may be empty
-    DeviceSource source = DeviceSource::Dhcp;
-    std::string mudUrl; ///< the MUD URL the device's policy comes from; empty when none
-    std::string policyId; ///< the enforcer policy in force; empty when none
-    std::optional<std::string> localOverride; ///< an admin-supplied MUD document for this MAC
-    Timestamp createdAt {}; ///< set by the store
-    Timestamp stateSince {}; ///< set by the store when the state changes
-    Timestamp updatedAt {}; ///< set by the store
-    bool operator==(const DeviceRow&) const = default;
-};
-
-struct StateChange {
-    std::string mac;
-    Timestamp at {};
-    std::optional<DeviceState> from; ///< empty for the device's first state
-    DeviceState to = DeviceState::Pending;
-    std::string reason;
-};
-
-struct AddressRow {
-    std::string mac;
-    std::string ip; ///< canonical
-    int family = 4; ///< 4 or 6
-    Timestamp firstSeen {}, lastSeen {};
-};
-
-struct BindingRow {
-    std::string mac;
-    std::string mudUrl;
-    DeviceSource source = DeviceSource::Dhcp;
-    Timestamp boundAt {}; ///< when this URL was first bound to this MAC
-    Timestamp updatedAt {}; ///< last confirmation (a renewal with the same URL)
-    std::optional<Timestamp> unbindAfter; ///< set while the device is gone: the end of its grace time
-};
-
-struct MudCacheRow {
-    std::string url;
-    std::string hash; ///< of the document, e.g. "sha256:…"
-    std::string signer; ///< who signed it, as the trust code names signers
-    std::optional<Timestamp> validUntil; ///< fetchedAt + the file's cache-validity
-    std::optional<Timestamp> fetchedAt;
-    std::string etag, lastModified;
-    bool supported = true; ///< false when the file uses something this router cannot express
-    std::string lastError; ///< the last fetch/verify/validate failure, empty after a success
-    std::optional<Timestamp> lastErrorAt;
-    std::optional<std::string> document; ///< the last known good MUD file
-    std::optional<std::string> signature; ///< and its detached signature
-};
-
-struct SignerRow {
-    std::string authority; ///< the MUD URL's host
-    std::string signer;
-    Timestamp acceptedAt {};
-    std::string acceptedBy; ///< "first-use", an admin token's name, "config"
-};
-
-struct PendingSignerRow {
-    std::string authority, signer;
-    std::string mudUrl; ///< the file that brought it
-    Timestamp seenAt {};
-    std::string detail;
-};
-
-struct PendingUrlChangeRow {
-    std::string mac;
-    std::string oldUrl, newUrl;
-    std::string reason;
-    Timestamp requestedAt {};
-};
-
-struct AuditEntry {
-    std::int64_t seq = 0; ///< assigned by the store: strictly increasing, never reused
-    Timestamp at {}; ///< the store's clock when left at zero
-    std::string event; ///< an event ID from docs/events.md, e.g. "POLICY_APPLIED"
-    std::string mac; ///< empty when the entry is not about one device
-    std::string mudUrl;
-    std::string reason;
-    std::string detail = "{}"; ///< a JSON value (checked by the database)
-};
-
-struct AuditQuery {
-    std::int64_t since = 0; ///< entries with seq > since
-    std::optional<std::string> device; ///< canonical MAC
-    std::size_t limit = 100; ///< capped at kMaxAuditPage
-};
-
-struct AuditPage {
-    std::vector<AuditEntry> entries; ///< ascending seq
-    std::int64_t next = 0; ///< pass as `since` for the next page (the last seq, or the query's since)
-    bool more = false; ///< true when more entries follow
-};
-
-inline constexpr std::size_t kMaxAuditPage = 1000;
-inline constexpr std::size_t kMaxHistoryPerDevice = 200;
-
-/// Everything a cold start needs, read in one snapshot.
+/// Everything a cold start needs, read in one snapshot (the rows of devices, bindings, addresses).
 struct ColdStart {
     std::vector<DeviceRow> devices; ///< by MAC
     std::vector<BindingRow> bindings; ///< by MAC
@@ -242,10 +116,10 @@ protected:
 };
 
 /// The writer. Creates the database file (mode 0600) if needed and migrates the schema.
-class Store : public StoreQueries {
+class Store : public StoreQueries, public StateStore {
 public:
     /// The current schema version, kept in PRAGMA user_version.
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
 
     explicit Store(const std::filesystem::path& dbFile, StoreOptions options = {});
     ~Store() override;
@@ -310,6 +184,16 @@ public:
     /// database refuses UPDATE and DELETE on it.
     std::int64_t appendAudit(const AuditEntry& e);
 
+    // --- StateStore ---------------------------------------------------------------------------------
+    /// Devices, bindings, addresses, the documents of bound URLs, signers, pending decisions.
+    SavedState load() override;
+    /// One transaction; a failure rolls it back whole (StoreError). Inside a Transaction the batch
+    /// joins it instead.
+    void commit(const StoreBatch& batch) override;
+    /// A StoreReader on the same file.
+    std::unique_ptr<StateReader> reader() override;
+    std::string describe() const override { return m_path.string(); }
+
     Timestamp now() const;
     const std::filesystem::path& path() const noexcept { return m_path; }
     /// The schema version the file had when opened (0: new), for the STORE_MIGRATED log line.
@@ -329,6 +213,23 @@ class StoreReader : public StoreQueries {
 public:
     explicit StoreReader(const std::filesystem::path& dbFile, StoreOptions options = {});
     ~StoreReader() override;
+};
+
+/// A StoreReader behind the StateReader interface.
+class SqliteStateReader final : public StateReader {
+public:
+    explicit SqliteStateReader(const std::filesystem::path& dbFile);
+    std::optional<DeviceRow> device(const std::string& mac) override;
+    std::vector<std::pair<DeviceRow, std::vector<std::string>>> devicesWithAddresses() override;
+    std::vector<DeviceRow> devicesUsing(const std::string& mudUrl) override;
+    std::vector<StateChange> history(const std::string& mac, std::size_t limit) override;
+    std::vector<AddressRow> addresses(const std::string& mac) override;
+    std::optional<PendingUrlChangeRow> pendingUrlChange(const std::string& mac) override;
+    std::vector<PendingSignerRow> pendingSigners() override;
+    AuditPage audit(const AuditQuery& query) override;
+
+private:
+    StoreReader m_reader;
 };
 
 } // namespace mudguard::controller

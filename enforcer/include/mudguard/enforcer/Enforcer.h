@@ -89,6 +89,9 @@ public:
 
     Transaction& setConfig(Config config);
 
+    /// Appends the operations of `other`, after this one's.
+    Transaction& append(const Transaction& other);
+
     bool empty() const { return m_ops.empty(); }
     std::size_t size() const { return m_ops.size(); }
 
@@ -186,6 +189,13 @@ public:
     /// Reads the kernel and repairs any difference from the desired state in one batch (what
     /// start() does, without changing the desired state).
     CommitStats reconcile();
+
+    /// The transaction that, committed after `transaction`, brings the desired state back to what
+    /// it is now: every policy, device, class set and setting it touches is set back, what it
+    /// added is removed. DNS addresses it added are withdrawn and those it withdrew come back with
+    /// the time they had left (refreshed timeouts stay). Throws like commit() when `transaction`
+    /// cannot be applied. Touches nothing.
+    Transaction undoOf(const Transaction& transaction) const;
 
     /// Readable when the nftables ruleset changed; call handleEvents() then. Our own batches
     /// are recognised and ignored.

@@ -43,8 +43,37 @@ enum class CacheState {
 
 const char* toString(CacheState s);
 
-/// Thread-safe. Lookups are served from memory; every change is written to disk first.
-class MudCache {
+/// What the trust pipeline reads its last known good copies from and hands new ones to. The
+/// file cache below is one; the daemon keeps its copies in its state database instead, written by
+/// its loop, and gives the pipeline a view whose store() and confirm() only describe the change.
+class DocumentCache {
+public:
+    virtual ~DocumentCache() = default;
+
+    struct Lookup {
+        std::shared_ptr<const CacheEntry> entry; ///< null on a miss
+        CacheState state = CacheState::Stale;
+        explicit operator bool() const { return entry != nullptr; }
+    };
+    virtual Lookup lookup(const std::string& url, std::chrono::system_clock::time_point now) const = 0;
+
+    /// Stores (replaces) the entry for entry.url. Throws mudparser::Error on failure, in which case
+    /// the previous entry stays.
+    virtual std::shared_ptr<const CacheEntry> store(CacheEntry entry) = 0;
+
+    /// After a 304 Not Modified: the cached copy is confirmed at `at` (and, when `verified`, its
+    /// signature was found valid at `at`); validators are updated when the server sent new ones.
+    /// Returns the updated entry (null when there is none).
+    virtual std::shared_ptr<const CacheEntry> confirm(const std::string& url, std::chrono::system_clock::time_point at,
+        const std::string& etag = {}, const std::string& lastModified = {}, bool verified = true)
+        = 0;
+
+    static CacheState stateOf(const CacheEntry& e, std::chrono::system_clock::time_point now);
+};
+
+/// Files in a directory. Thread-safe. Lookups are served from memory; every change is written to
+/// disk first.
+class MudCache final : public DocumentCache {
 public:
     /// Opens (creating) `dir` and loads every entry. Entries whose checksum or structure is wrong
     /// are moved aside (renamed to *.corrupt) and listed by corrupt(), so that they are fetched
@@ -52,22 +81,13 @@ public:
     /// Throws mudparser::Error when the directory is unusable.
     explicit MudCache(std::filesystem::path dir);
 
-    struct Lookup {
-        std::shared_ptr<const CacheEntry> entry; ///< null on a miss
-        CacheState state = CacheState::Stale;
-        explicit operator bool() const { return entry != nullptr; }
-    };
-    Lookup lookup(const std::string& url, std::chrono::system_clock::time_point now) const;
+    Lookup lookup(const std::string& url, std::chrono::system_clock::time_point now) const override;
 
-    /// Stores (replaces) the entry for entry.url. Throws mudparser::Error on I/O failure, in which
-    /// case the previous entry stays, on disk and in memory.
-    std::shared_ptr<const CacheEntry> store(CacheEntry entry);
-
-    /// After a 304 Not Modified: the cached copy is confirmed at `at` (and, when `verified`, its
-    /// signature was found valid at `at`); validators are updated when the server sent new ones.
-    /// Returns the updated entry (null when there is none).
+    /// Throws mudparser::Error on I/O failure, in which case the previous entry stays, on disk and
+    /// in memory.
+    std::shared_ptr<const CacheEntry> store(CacheEntry entry) override;
     std::shared_ptr<const CacheEntry> confirm(const std::string& url, std::chrono::system_clock::time_point at,
-        const std::string& etag = {}, const std::string& lastModified = {}, bool verified = true);
+        const std::string& etag = {}, const std::string& lastModified = {}, bool verified = true) override;
 
     void erase(const std::string& url);
 
@@ -84,8 +104,6 @@ public:
     const std::filesystem::path& directory() const { return m_dir; }
     /// The file that holds the entry for `url` ("<sha256 of url>.mudcache").
     std::filesystem::path fileFor(const std::string& url) const;
-
-    static CacheState stateOf(const CacheEntry& e, std::chrono::system_clock::time_point now);
 
 private:
     std::filesystem::path m_dir;

@@ -59,6 +59,18 @@ enum class VerdictSource {
 
 const char* toString(VerdictSource s);
 
+/// Where on its way a file was refused. Set by the step that refused it, never guessed from a code.
+enum class RefusalStage {
+    None, ///< not refused
+    Url, ///< the MUD URL is not acceptable
+    Fetch, ///< the file or its signature could not be obtained
+    Signature, ///< the signature is missing where required, or does not verify
+    Signer, ///< the same-signer rule (only with a SignerRegistry)
+    Validation, ///< not a valid MUD file, or it names another mud-url
+};
+
+const char* toString(RefusalStage s);
+
 struct Verdict {
     bool accepted = false;
     VerdictSource source = VerdictSource::Network;
@@ -71,6 +83,12 @@ struct Verdict {
     std::vector<std::string> chain; ///< with `signer`: subjects from the signer up to the trust anchor
     bool unsupported = false; ///< is-supported: false (flag it for auditors)
     std::optional<std::chrono::system_clock::time_point> fetchedAt;
+    /// When the signature was last found valid (now for a fresh fetch; for a cached copy, when it
+    /// was accepted or last confirmed).
+    std::optional<std::chrono::system_clock::time_point> verifiedAt;
+    std::string etag, lastModified; ///< the server's validators for the copy in the verdict
+    /// Refused: where. LastKnownGood: where the refresh was refused (the copy in force stays).
+    RefusalStage stage = RefusalStage::None;
     /// Errors say why the file was refused; warnings what an admin should know (including a
     /// failed refresh when the last known good copy stays in force); then the parser's findings.
     Report report;
@@ -92,6 +110,9 @@ struct EvaluateInput {
     /// Why no signature could be obtained (for example a failed signature fetch); reported instead
     /// of a plain "signature-missing", with the severity the requirement gives a missing signature.
     std::optional<Diagnostic> signatureProblem;
+    /// Where `signatureProblem` belongs: the signature could not be fetched, or its location is not
+    /// acceptable.
+    RefusalStage signatureProblemStage = RefusalStage::Fetch;
 };
 Verdict evaluate(const EvaluateInput& input, const TrustPolicy& policy, const Parser& parser);
 
@@ -103,8 +124,9 @@ std::optional<std::string> findMudSignature(std::string_view document);
 /// passes its own Parser.
 class TrustPipeline {
 public:
-    /// `cache` and `signers` may be null (no cache, no same-signer rule).
-    TrustPipeline(std::shared_ptr<Fetcher> fetcher, TrustPolicy policy, std::shared_ptr<MudCache> cache = nullptr,
+    /// `cache` and `signers` may be null (no cache; no same-signer rule, which the caller then
+    /// applies to the verdict's signer itself).
+    TrustPipeline(std::shared_ptr<Fetcher> fetcher, TrustPolicy policy, std::shared_ptr<DocumentCache> cache = nullptr,
         std::shared_ptr<SignerRegistry> signers = nullptr);
 
     /// The policy for a MUD URL: the cached copy while it is fresh (or unsupported), otherwise a
@@ -124,7 +146,7 @@ private:
     Verdict run(const std::string& url, const Parser& parser, std::chrono::system_clock::time_point now, bool force);
 
     std::shared_ptr<Fetcher> m_fetcher;
-    std::shared_ptr<MudCache> m_cache;
+    std::shared_ptr<DocumentCache> m_cache;
     std::shared_ptr<SignerRegistry> m_signers;
     mutable std::mutex m_policyMutex;
     std::shared_ptr<const TrustPolicy> m_policy;
