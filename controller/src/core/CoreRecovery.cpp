@@ -215,6 +215,11 @@ Plan Core::kernelRefused(const Plan& refused, const std::string& why, Timestamp 
                     d.plan().kernel.addAddress(em, toEnforcer(ip));
                     d.plan().store.add(StoreBatch::TouchAddress { macText, ip.toString() });
                 }
+            d.log(Category::Discovery, Level::Info, Event::DeviceJoined,
+                "device joined; held: the kernel refused its rules",
+                { macField(mac), textField("source", toString(h.source)) });
+            d.audit(Event::DeviceJoined, macText, h.mudUrl,
+                fmt::format("announced by {}; held because the kernel refused its rules", toString(h.source)));
             d.create(std::move(h));
             single = macText;
         } else if (img->state == DeviceState::Enforced && current->state != DeviceState::Enforced) {

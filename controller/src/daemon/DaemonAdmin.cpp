@@ -63,6 +63,11 @@ void Daemon::Impl::publish()
     snap->health.reasons.insert(snap->health.reasons.end(), degraded.begin(), degraded.end());
     snap->health.lastReconcile = lastReconcile;
     snap->health.devices = core->state().devices.size();
+    if (!degraded.empty())
+        for (const auto& [mac, d] : core->state().devices)
+            if (!d.recorded)
+                if (auto view = deviceView(mac))
+                    snap->unrecorded.emplace(view->mac, std::move(*view));
     metrics->degraded().set(degraded.empty() ? 0 : 1);
     std::lock_guard lock(publishedMutex);
     published = std::move(snap);

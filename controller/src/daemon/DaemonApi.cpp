@@ -1,7 +1,7 @@
 #include "daemon/DaemonApi.h"
 
+#include <algorithm>
 #include <future>
-#include <sstream>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -192,10 +192,16 @@ std::vector<api::Device> DaemonApi::devices()
 {
     auto r = reader();
     auto all = r->devicesWithAddresses();
+    auto snap = m_daemon.snapshot();
     std::vector<api::Device> out;
-    out.reserve(all.size());
+    out.reserve(all.size() + snap->unrecorded.size());
     for (auto& [row, addresses] : all)
-        out.push_back(deviceFromRow(row, std::move(addresses)));
+        if (!snap->unrecorded.count(row.mac))
+            out.push_back(deviceFromRow(row, std::move(addresses)));
+    // Devices held while the database refuses to record them: memory knows them, the database not yet.
+    for (const auto& [mac, d] : snap->unrecorded)
+        out.push_back(d);
+    std::sort(out.begin(), out.end(), [](const api::Device& a, const api::Device& b) { return a.mac < b.mac; });
     return out;
 }
 
@@ -203,8 +209,15 @@ api::DeviceDetail DaemonApi::device(const std::string& mac)
 {
     auto r = reader();
     auto row = r->device(mac);
-    if (!row)
-        throw api::NotFound(fmt::format("no device {} is known", mac));
+    if (!row) {
+        auto snap = m_daemon.snapshot();
+        auto held = snap->unrecorded.find(mac);
+        if (held == snap->unrecorded.end())
+            throw api::NotFound(fmt::format("no device {} is known", mac));
+        api::DeviceDetail d;
+        d.device = held->second;
+        return d;
+    }
     api::DeviceDetail d;
     d.addresses = r->addresses(mac);
     std::vector<std::string> ips;

@@ -59,6 +59,9 @@ struct PolicyView {
 struct ApiSnapshot {
     std::map<std::string, PolicyView> policies; ///< by id
     api::Health health;
+    /// Devices held while the state database refuses to record them (the database does not know
+    /// them yet), by MAC.
+    std::map<std::string, api::Device> unrecorded;
 };
 
 struct Daemon::Impl final : core::PlanEffects {
