@@ -260,6 +260,49 @@ TEST_F(Fixture, FailedBatchChangesNothing)
     expectKernelEqualsDesired(*enforcer, *fake);
 }
 
+TEST_F(Fixture, UndoOfATransactionBringsBackTheStateBeforeIt)
+{
+    // The daemon returns the kernel to where its memory is when the state database refuses a
+    // change the kernel already took: the undo is computed before the change is committed.
+    startWith(4, 2);
+    Transaction dns;
+    dns.setDnsAddresses("cloud.example.com", { { ip4(900), seconds(600) }, { ip4(901), seconds(600) } });
+    enforcer->commit(dns);
+    const std::string before = withoutTimeouts(enforcer->render());
+
+    Transaction t;
+    t.installPolicy(policy("p0", 8443)); // replaced
+    t.installPolicy(policy("p9", 22, "other.example.com")); // new
+    t.setDevice(mac(1), Assignment::policy("p9")); // moved to the new policy
+    t.setDevice(mac(2), Assignment::quarantine());
+    t.removeDevice(mac(3));
+    t.setDevice(mac(50), Assignment::policy("p1")); // joins
+    t.setAddresses(mac(50), { ip4(0) }); // takes an address of device 0
+    t.setClasses(mac(0), std::string("maker.example.com"), std::string("https://maker.example.com/m.json"));
+    t.setClassPrefixes({ SetRef::Kind::LocalNetworks, "" }, { *Prefix::parse("192.168.0.0/16") });
+    t.setDnsAddresses("cloud.example.com", { { ip4(902), seconds(600) } });
+    t.removeDnsAddresses("cloud.example.com", { ip4(900) });
+    Config c;
+    c.denyAction = DenyAction::Reject;
+    t.setConfig(c);
+
+    Transaction undo = enforcer->undoOf(t);
+    EXPECT_EQ(withoutTimeouts(enforcer->render()), before) << "computing the undo changed something";
+    enforcer->commit(t);
+    ASSERT_NE(withoutTimeouts(enforcer->render()), before);
+    enforcer->commit(undo);
+    EXPECT_EQ(withoutTimeouts(enforcer->render()), before);
+    expectKernelEqualsDesired(*enforcer, *fake);
+    EXPECT_FALSE(enforcer->device(mac(50)));
+    EXPECT_EQ(enforcer->device(mac(2))->assignment, Assignment::policy("p0"));
+    EXPECT_EQ(enforcer->device(mac(0))->addresses, (std::vector<IpAddress> { ip4(0), ip6(0) }));
+    EXPECT_FALSE(enforcer->policy("p9"));
+    EXPECT_EQ(enforcer->config().denyAction, DenyAction::Drop);
+    auto names = enforcer->dnsAddresses("cloud.example.com");
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<IpAddress> { ip4(900), ip4(901) }));
+}
+
 TEST_F(Fixture, InvalidTransactionsChangeNothing)
 {
     startWith(2);
