@@ -247,6 +247,7 @@ lab_write_config() {
     "dns": { "resolver": "$LAB_LAN4.1", "min-ttl": 5 },
     "discovery": { "neighbours": true, $( [ "${LAB_LLDP:-0}" = 1 ] \
       && echo "\"lldp\": true, \"lldpctl-socket\": \"$LAB_DIR/lldpd.sock\"" || echo '"lldp": false') },
+    "nflog": { "summary-interval": 5 },
     "posture": { "leave-grace-seconds": ${LAB_LEAVE_GRACE:-60} }
   }
 }

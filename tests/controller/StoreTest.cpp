@@ -614,5 +614,63 @@ TEST_F(StoreTest, RealSchemaMigratesFromEmpty)
             << table;
 }
 
+TEST_F(StoreTest, ASchemaOneDatabaseWithDataMigratesToTheCurrentSchema)
+{
+    // A database as mudguard 0.1 left it: schema 1 only, a device leaving, a cached file.
+    {
+        sqlite::Connection c(m_file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 1000ms);
+        ASSERT_EQ(sqlite::migrate(c, sqlite::storeMigrations().first(1)), 0);
+        c.exec("INSERT INTO devices (mac, state, reason, source, mud_url, policy_id, created_at, state_since, "
+               "updated_at) VALUES ('02:00:00:00:00:01', 'enforced', '', 'dhcp', 'https://example.com/lamp.json', "
+               "'p1', 1, 1, 1)");
+        c.exec("INSERT INTO bindings (mac, mud_url, source, bound_at, updated_at, unbind_after) VALUES "
+               "('02:00:00:00:00:01', 'https://example.com/lamp.json', 'dhcp', 1, 1, 5000)");
+        c.exec("INSERT INTO mud_cache (url, hash, document) VALUES ('https://example.com/lamp.json', 'sha256:x', "
+               "'{}')");
+    }
+    Store s(m_file, options());
+    EXPECT_EQ(s.migratedFrom(), 1);
+    EXPECT_EQ(s.schemaVersion(), Store::kSchemaVersion);
+    auto d = s.device("02:00:00:00:00:01");
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->state, DeviceState::Enforced);
+    EXPECT_FALSE(d->failureStage);
+    ASSERT_TRUE(d->leaveAt) << "the binding's grace time became the device's";
+    EXPECT_EQ(d->leaveAt->time_since_epoch().count(), 5000);
+    auto saved = s.load();
+    ASSERT_EQ(saved.documents.size(), 1u);
+    EXPECT_EQ(saved.documents[0].cacheValidityHours, 48u);
+    EXPECT_TRUE(saved.documents[0].chain.empty());
+    // The new columns take writes.
+    auto row = *d;
+    row.state = DeviceState::Failed;
+    row.failureStage = FailureStage::Store;
+    s.putDevice(row);
+    EXPECT_EQ(s.device(row.mac)->failureStage, FailureStage::Store);
+}
+
+TEST_F(StoreTest, ABatchIsWrittenWholeOrNotAtAll)
+{
+    Store s(m_file, options());
+    StoreBatch ok;
+    ok.add(StoreBatch::PutDevice { deviceRow("02:00:00:00:00:01") })
+        .add(StoreBatch::PutBinding { "02:00:00:00:00:01", "https://example.com/lamp.json", DeviceSource::Dhcp })
+        .add(StoreBatch::TouchAddress { "02:00:00:00:00:01", "192.0.2.1" })
+        .add(
+            StoreBatch::AppendAudit { AuditEntry { 0, {}, "DEVICE_JOINED", "02:00:00:00:00:01", "", "joined", "{}" } });
+    s.commit(ok);
+    EXPECT_TRUE(s.device("02:00:00:00:00:01"));
+    EXPECT_EQ(s.addresses("02:00:00:00:00:01").size(), 1u);
+    EXPECT_EQ(s.lastAuditSeq(), 1);
+    // An address of an unknown device violates a constraint at the last step: nothing of it stays.
+    StoreBatch bad;
+    bad.add(StoreBatch::PutDevice { deviceRow("02:00:00:00:00:02") })
+        .add(StoreBatch::AppendAudit { AuditEntry { 0, {}, "DEVICE_JOINED", "02:00:00:00:00:02", "", "joined", "{}" } })
+        .add(StoreBatch::TouchAddress { "02:00:00:00:00:03", "192.0.2.3" });
+    EXPECT_THROW(s.commit(bad), StoreError);
+    EXPECT_FALSE(s.device("02:00:00:00:00:02"));
+    EXPECT_EQ(s.lastAuditSeq(), 1);
+}
+
 } // namespace
 } // namespace mudguard::controller

@@ -28,6 +28,7 @@ lab_in gw nft delete table inet mudguard
 eventually 2 "the deleted table is restored within a second or so" lab_in gw nft list table inet mudguard
 expect_not "the thermostat is still blocked from evil.example.net" reaches therm evil.example.net
 eventually 5 "the thermostat still reaches cloud.example.com" reaches therm cloud.example.com
+eventually 5 "the repair is audited (TABLE_RECREATED)" event_logged TABLE_RECREATED
 
 # --- dnsmasq restarts (it replays its leases without the MUD URL) --------------------------------
 lab_stop dnsmasq
@@ -80,6 +81,9 @@ eventually 5 "the refusal is audited" event_logged CONFIG_REJECTED
 expect "the daemon is healthy on its old configuration" lab_in gw curl -sf "http://127.0.0.1:$LAB_API_PORT/healthz"
 expect "the thermostat is still enforced" reaches therm cloud.example.com
 cp "$LAB_DIR/mudguard.json.good" "$LAB_DIR/mudguard.json"
+reloaded() { LAB_ROLE=admin lab_api POST /api/v1/config/reload | lab_matches '"result": *"done"'; }
+expect "a reload of the good configuration is applied" reloaded
+eventually 5 "and audited (CONFIG_LOADED)" event_logged CONFIG_LOADED
 cp "$LAB_ROOT/examples/lab/bulb.json" "$LAB_DIR/www/bulb.json"
 lab_start_mudserver
 
@@ -118,3 +122,27 @@ expect "no forbidden packet got through during the restarts" test ! -s "$LAB_DIR
 expect "restarts restored from saved state without fetching" test "$(fetches)" = "$before"
 eventually 10 "the thermostat reaches cloud.example.com after the restarts" reaches therm cloud.example.com
 expect "restored from the cache, the API still gives the signer's certificate chain" signer_chain_is_lab $THERM
+
+# --- the daemon's life in the audit log and the journal --------------------------------------------
+started_and_stopped() { event_logged DAEMON_STARTED && event_logged DAEMON_STOPPING; }
+expect "starts and stops are audited (DAEMON_STARTED, DAEMON_STOPPING)" started_and_stopped
+expect "each start brought the kernel to the saved state (KERNEL_RECONCILED)" event_logged KERNEL_RECONCILED
+expect "the journal says which state database was opened (STORE_OPENED)" \
+  lab_matches STORE_OPENED "$LAB_DIR/mudguard.log"
+
+# --- a MUD cache directory of an older mudguard is imported into the state database once ------------
+kill -TERM "$(cat "$LAB_DIR/mudguard.pid")"
+lab_wait 5 bash -c "! kill -0 $(cat "$LAB_DIR/mudguard.pid")"
+expect "an old-style cache directory holds the camera's file" \
+  lab_in gw "$LAB_MUDGUARD" fetch --allow-private --state-dir "$LAB_DIR/state" \
+  --trust-anchor "$LAB_DIR/pki/ca.pem" --ca-file "$LAB_DIR/pki/ca.pem" https://mud.example.com/camera.json
+camera_fetches() { grep -c '/camera\.' "$LAB_DIR/mudserver-access.log"; }
+camera_before=$(camera_fetches)
+lab_start_mudguard
+eventually 5 "the import is audited (STORE_MIGRATED)" event_logged STORE_MIGRATED
+expect "the old directory is gone" test ! -d "$LAB_DIR/state/mud-cache"
+CAM2=02:00:00:00:02:05
+lab_add_device cam2 $CAM2
+expect "a new device announces the camera's URL" lab_udhcpc cam2 https://mud.example.com/camera.json
+eventually 20 "it is enforced from the imported file" state_is $CAM2 enforced
+expect "without fetching the file again" test "$(camera_fetches)" = "$camera_before"

@@ -79,6 +79,26 @@ expect "the API gives the signer's certificate chain, up to the lab's CA" signer
 expect "each policy gives its signer's certificate chain" policies_chain
 expect "the API shows the device's nft rules" rules_shown
 eventually 5 "the drop counter moved" drops_counted
+# The violation pipeline: the kernel's copies of blocked packets, counted per peer and port, the
+# API's list, and the summary in the audit log (every 5 s in the lab).
+violation_listed() {
+  api_field GET "/api/v1/devices/$THERM" \
+    "any(v['peer'] == '$LAB_WAN4.30' and v['port'] == 80 and v['protocol'] == 'tcp' and v['direction'] == 'from-device' and v['count'] > 0 for v in j['violations'])" \
+    | lab_matches True
+}
+summarised() {
+  lab_api GET "/api/v1/events?device=$THERM&limit=1000" | python3 -c "
+import json, sys
+sys.exit(0 if any(e['event'] == 'VIOLATION_SUMMARY' and '$LAB_WAN4.30:80/tcp' in json.dumps(e['detail'])
+                  for e in json.load(sys.stdin)['events']) else 1)"
+}
+violations_counted() {
+  lab_in gw curl -s -H "Authorization: Bearer $LAB_AUDITOR_TOKEN" "http://127.0.0.1:$LAB_API_PORT/metrics" \
+    | awk '/^mudguard_violations_total\{direction="from-device"\}/ {exit !($2 > 0)}'
+}
+eventually 5 "the API lists the blocked attempt with its peer, port and count" violation_listed
+eventually 15 "the blocked traffic is summarised in the audit log (VIOLATION_SUMMARY)" summarised
+eventually 5 "mudguard_violations_total counts it" violations_counted
 expect "two policies are in force" two_policies
 expect "the audit log records the enforcement" audited
 expect "the kernel holds table inet mudguard" lab_in gw nft list table inet mudguard

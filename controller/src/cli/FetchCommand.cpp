@@ -117,9 +117,10 @@ void registerFetchCommand(CLI::App& app, CommandContext& ctx)
         "Allow servers on loopback, private, link-local and this host's own addresses (to test a local\n"
         "MUD server). The daemon uses an allowlist in its configuration instead.");
     cmd->add_option("--state-dir", opts->stateDir,
-           "Use and update the MUD cache (DIR/mud-cache) and the remembered signers (DIR/signers.json),\n"
-           "as the daemon does: a fresh cached copy is used without fetching, a stale one is refreshed\n"
-           "with a conditional request, and a signer change for a host is refused.")
+           "Use and update a MUD cache (DIR/mud-cache) and remembered signers (DIR/signers.json): a fresh\n"
+           "cached copy is used without fetching, a stale one is refreshed with a conditional request,\n"
+           "and a signer change for a host is refused. The daemon keeps its copies in its state database;\n"
+           "a DIR/mud-cache in its state directory is imported once when it starts.")
         ->type_name("DIR");
     cmd->add_flag("--lenient", opts->lenient, "Accept the legacy forms real files use, as `validate --lenient` does.");
     cmd->add_option("--deadline", opts->deadline, "Total seconds for each fetch (default 10).")

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "mudguard/controller/EventLoop.h"
+#include "mudguard/controller/Log.h"
 
 #include "DnsWire.h"
 #include "ScriptedDnsServer.h"
@@ -108,9 +109,16 @@ TEST(DnsNames, LearnsAnswersFromTheResolverOrFromTheRouterItself)
     auto packet = answerPacket(router, device, answer);
     auto anyDevice = [](const std::string&) { return true; };
 
+    std::vector<std::string> lines;
+    log::setLevel(log::Category::Dns, log::Level::Debug);
+    log::setSink([&](std::string_view line) { lines.emplace_back(line); });
     names.observe(packet, anyDevice); // forwarded: only the configured resolver is believed
+    log::setSink({});
+    log::setLevel(log::Category::Dns, log::Level::Info);
     EXPECT_TRUE(names.addresses("cdn.example.com").empty());
     EXPECT_EQ(names.stats().ignored, 1u);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("DNS_ANSWER_REJECTED"), std::string::npos) << lines[0];
 
     names.observe(packet, anyDevice, true); // sent by the router itself
     ASSERT_EQ(names.addresses("cdn.example.com"), std::vector<std::string> { "2001:db8::41" });
@@ -119,6 +127,36 @@ TEST(DnsNames, LearnsAnswersFromTheResolverOrFromTheRouterItself)
     names.observe(
         packet, [](const std::string&) { return false; }, true); // not to a managed device
     EXPECT_EQ(names.stats().ignored, 2u);
+}
+
+TEST(DnsNames, AFailingNameIsLoggedOnceAndItsAddressesAreLeftToExpire)
+{
+    EventLoop loop;
+    dns::ScriptedServer server(loop, [](const dns::Message& q, int) {
+        const auto& question = q.questions.at(0);
+        // SERVFAIL: the response flags with rcode 2.
+        return std::vector<dns::Bytes> { dns::Wire {}
+                                             .header(q.id, dns::kResponse | 2, 1, 0)
+                                             .question(question.name, static_cast<dns::Type>(question.type))
+                                             .b };
+    });
+    DnsNames::Options o;
+    o.resolver = "127.0.0.1";
+    o.port = server.port();
+    std::vector<std::string> lines;
+    log::setSink([&](std::string_view line) { lines.emplace_back(line); });
+    DnsNames names(loop, o, {});
+    names.track({ "broken.example.com" });
+    bool settled = loop.runUntil([&] { return names.settled(); }, 5s);
+    log::setSink({});
+    ASSERT_TRUE(settled);
+    EXPECT_TRUE(names.addresses("broken.example.com").empty());
+    EXPECT_EQ(names.stats().failures, 2u); // A and AAAA
+    std::size_t logged = 0;
+    for (const auto& l : lines)
+        if (l.find("DNS_RESOLVE_FAILED") != std::string::npos && l.find("broken.example.com") != std::string::npos)
+            ++logged;
+    EXPECT_EQ(logged, 1u) << "a failing name is logged once, not at every answer";
 }
 
 } // namespace
