@@ -45,6 +45,7 @@ inline constexpr std::string_view kAclUnreferenced = "acl-unreferenced";
 inline constexpr std::string_view kAceTypeMismatch = "ace-type-mismatch";
 inline constexpr std::string_view kControllerUrnUnregistered = "controller-urn-unregistered";
 inline constexpr std::string_view kNetworkHostBits = "network-host-bits";
+inline constexpr std::string_view kMudClassEmpty = "mud-class-empty";
 
 // Contradictions inside an entry: matches that no packet satisfies together.
 inline constexpr std::string_view kAclTypeConflict = "acl-type-conflict";
