@@ -14,7 +14,8 @@ namespace mudguard::controller {
 
 /// Translates `profile` into a policy with the given id. Throws enforcer::CompileError naming
 /// the ACE ("acl/ace") that cannot be enforced (unsupported matches, two address classes on
-/// one side, contradictory protocols, ...).
+/// one side, ...). Entries whose matches contradict each other are refused by the parser
+/// already; they are refused here too.
 enforcer::Policy translate(const mudparser::Profile& profile, const std::string& policyId);
 
 /// A stable policy id for a MUD URL (16 hex digits): the same URL always gets the same id.

@@ -187,9 +187,13 @@ Family checkRule(const Rule& r)
                 && ref->kind != SetRef::Kind::LocalNetworks;
         };
         bool ipFields = fam != Family::Any || r.protocol || ipOnly(r.srcSet) || ipOnly(r.dstSet);
+        // Other ethertypes carry no IP header, or (802.1Q, PPPoE, MPLS) not right after the
+        // Ethernet header, where the IP matches look.
         if (!ip4 && !ip6 && ipFields)
-            throw CompileError(
-                n, fmt::format("ethertype 0x{:04x} carries no IP header for the ACE's IP matches", *r.ethertype));
+            throw CompileError(n,
+                fmt::format("the ACE's IP matches (addresses, protocol, a class known by its addresses) apply to "
+                            "frames of ethertype ipv4 or ipv6 only, not 0x{:04x}",
+                    *r.ethertype));
         if ((ip4 && fam == Family::Ipv6) || (ip6 && fam == Family::Ipv4))
             throw CompileError(
                 n, fmt::format("ethertype 0x{:04x} contradicts the rule's address family", *r.ethertype));

@@ -45,6 +45,12 @@ inline constexpr std::string_view kAclUnreferenced = "acl-unreferenced";
 inline constexpr std::string_view kAceTypeMismatch = "ace-type-mismatch";
 inline constexpr std::string_view kControllerUrnUnregistered = "controller-urn-unregistered";
 inline constexpr std::string_view kNetworkHostBits = "network-host-bits";
+inline constexpr std::string_view kMudClassEmpty = "mud-class-empty";
+
+// Contradictions inside an entry: matches that no packet satisfies together.
+inline constexpr std::string_view kAclTypeConflict = "acl-type-conflict";
+inline constexpr std::string_view kEthertypeConflict = "ethertype-conflict";
+inline constexpr std::string_view kProtocolConflict = "protocol-conflict";
 
 // Extensions (RFC 8520 section 3.8 and the IANA MUD extensions registry).
 inline constexpr std::string_view kExtensionUndeclared = "extension-undeclared";

@@ -309,6 +309,20 @@ bool isHttpsUrl(std::string_view url)
     return c != '/' && c != '?' && c != '#';
 }
 
+/// False when the authority of an https URL names no host ("https://@/", "https://:443/"):
+/// RFC 9110 section 4.2.2 makes such a URL invalid.
+bool hasHost(std::string_view url)
+{
+    std::string_view authority = url.substr(url.find("://") + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (auto at = authority.rfind('@'); at != std::string_view::npos)
+        authority = authority.substr(at + 1);
+    bool literal = !authority.empty() && authority.front() == '[';
+    std::string_view host = authority.substr(0, literal ? authority.find(']') : authority.find(':'));
+    // A host of dots only is empty once the root label's dot is dropped.
+    return host.find_first_not_of(".[") != std::string_view::npos;
+}
+
 /// Removes later entries of `list` whose "name" repeats an earlier one, reporting each.
 void removeDuplicateNames(json::Document& doc, NodeId list, Sink& sink, std::string_view what)
 {
@@ -422,6 +436,9 @@ void checkMudRules(json::Document& doc, Mode mode, Sink& sink)
         if (auto url = doc.string(urlNode); url && !isHttpsUrl(*url))
             sink.at(urlNode, Severity::Error, codes::kMudUrlNotHttps,
                 fmt::format("mud-url \"{}\" must be an https URL (RFC 8520)", *url));
+        else if (url && !hasHost(*url))
+            sink.at(urlNode, Severity::Error, codes::kMudUrlNotHttps,
+                fmt::format("mud-url \"{}\" names no host; an https URL needs one (RFC 9110 section 4.2.2)", *url));
         if (NodeId c = doc.memberLocal(mud, "cache-validity"); auto hours = doc.unsignedValue(c)) {
             if (*hours < 1 || *hours > 168) {
                 sink.at(c, Severity::Error, codes::kCacheValidityRange,
@@ -500,7 +517,18 @@ void checkMudRules(json::Document& doc, Mode mode, Sink& sink)
                                 family, typeName, family));
                 }
             }
-            NodeId controller = doc.memberLocal(doc.member(matches, "ietf-mud:mud"), "controller");
+            NodeId mudMatch = doc.member(matches, "ietf-mud:mud");
+            for (std::string_view leaf : { "controller", "model" }) {
+                NodeId n = doc.memberLocal(mudMatch, leaf);
+                if (auto v = doc.string(n); v && v->empty())
+                    sink.at(n, Severity::Error, codes::kMudClassEmpty,
+                        leaf == "model"
+                            ? std::string("\"model\" is empty, so it names no model; RFC 8520 names a model with its "
+                                          "MUD URL")
+                            : std::string("\"controller\" is empty, so it names no class; RFC 8520 names a class "
+                                          "with a URI"));
+            }
+            NodeId controller = doc.memberLocal(mudMatch, "controller");
             if (auto uri = doc.string(controller)) {
                 constexpr std::string_view urnPrefix = "urn:ietf:params:mud:";
                 if (uri->substr(0, urnPrefix.size()) == urnPrefix) {

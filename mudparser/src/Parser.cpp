@@ -7,6 +7,7 @@
 
 #include "mudguard/Config.h"
 
+#include "AceConsistency.h"
 #include "Codes.h"
 #include "Json.h"
 #include "JsonInput.h"
@@ -142,9 +143,12 @@ ParseResult Parser::parse(std::string_view document, const ParseOptions& options
     validateInRounds(m_impl->validator, doc, input.text(), sink, kMaxYangRounds);
     clock.lap(times.yang);
 
-    // 4. The model.
+    // 4. The model, and the contradictions inside an entry that only its typed values show.
     if (!sink.hasErrors()) {
-        result.profile = buildProfile(doc, sink, std::move(opaque));
+        Profile profile = buildProfile(doc, sink, std::move(opaque));
+        checkAceConsistency(doc, profile, sink);
+        if (!sink.hasErrors())
+            result.profile = std::move(profile);
         clock.lap(times.model);
     }
     sink.finish();

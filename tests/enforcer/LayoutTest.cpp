@@ -79,12 +79,12 @@ TEST(Layout, RefusesInexpressibleRulesNamingThem)
     Rule arpTcp;
     arpTcp.ethertype = 0x0806;
     arpTcp.protocol = 6;
-    expectRefused(arpTcp, "carries no IP");
+    expectRefused(arpTcp, "ethertype ipv4 or ipv6 only, not 0x0806");
 
     Rule eapolDns;
     eapolDns.ethertype = 0x888e;
     eapolDns.dstSet = SetRef { SetRef::Kind::DnsName, "a.example.com" };
-    expectRefused(eapolDns, "carries no IP");
+    expectRefused(eapolDns, "ethertype ipv4 or ipv6 only, not 0x888e");
 
     Rule ip4v6;
     ip4v6.ethertype = 0x0800;

@@ -242,7 +242,8 @@ TEST(Corpus, ProjectModulesAgreeWithThePublishedModules)
         ++n;
     }
     // The project's own files exercise error paths the corpus lacks.
-    for (std::string dir : { "examples", "tests/data/mud/invalid", "tests/data/mud/warnings" }) {
+    for (std::string dir :
+        { "examples", "tests/data/mud/invalid", "tests/data/mud/warnings", "tests/data/mud/unenforceable" }) {
         for (const auto& e : fs::directory_iterator(mudguard::test::sourceDir() / dir)) {
             if (e.path().extension() != ".json")
                 continue;

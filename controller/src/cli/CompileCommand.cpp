@@ -17,6 +17,7 @@
 #include "CompileContext.h"
 #include "Translate.h"
 #include "cli/Commands.h"
+#include "cli/Enforceability.h"
 
 namespace mudguard::controller::cli {
 
@@ -88,7 +89,7 @@ int runCompile(const CompileOptions& o)
         policy = translate(*result.profile, policyIdFor(result.profile->mudUrl));
         layout = enforcer::compileLayout({ &policy }, context.posture, enforcer::KernelFeatures {});
     } catch (const enforcer::CompileError& e) {
-        std::cerr << o.file << ": error: cannot enforce " << e.what() << " [unenforceable]\n";
+        std::cerr << mudparser::formatText(unenforceableDiagnostic(o.file, *result.profile, e)) << "\n";
         return kExitRefused;
     }
     auto inetElements = contextElements(context, policy, enforcer::ir::TableFamily::Inet);

@@ -1,8 +1,12 @@
 #include "cli/ReportOutput.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
+
+#include "cli/Enforceability.h"
 
 namespace mudguard::controller::cli {
 
@@ -12,8 +16,13 @@ void printReportText(const FileOutcome& o, std::ostream& out)
         out << mudparser::formatText(d) << '\n';
     auto errors = o.report.count(mudparser::Severity::Error);
     auto warnings = o.report.count(mudparser::Severity::Warning);
+    auto unenforceable = static_cast<std::size_t>(std::count_if(o.report.diagnostics.begin(),
+        o.report.diagnostics.end(), [](const mudparser::Diagnostic& d) { return d.code == kUnenforceableCode; }));
     if (o.valid)
         out << fmt::format("{}: valid ({} warning{})\n", o.file, warnings, warnings == 1 ? "" : "s");
+    else if (unenforceable > 0 && unenforceable == errors)
+        out << fmt::format("{}: cannot be enforced on this router ({} error{}, {} warning{})\n", o.file, errors,
+            errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
     else
         out << fmt::format("{}: invalid ({} error{}, {} warning{})\n", o.file, errors, errors == 1 ? "" : "s", warnings,
             warnings == 1 ? "" : "s");

@@ -2,11 +2,13 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "mudguard/mudparser/Parser.h"
 
+#include "cli/Enforceability.h"
 #include "cli/MudInput.h"
 #include "cli/ReportOutput.h"
 #include "cli/TrustOptions.h"
@@ -63,11 +65,19 @@ int runValidate(const ValidateOptions& opts)
             continue;
         }
         auto result = parseMudInput(*parser, input, mode);
+        // A valid file this router cannot enforce is refused too, as `mudguard compile` refuses it.
+        std::optional<mudparser::Diagnostic> refusal;
+        if (result.profile)
+            refusal = checkEnforceable(name, *result.profile);
         if (anchors) {
             auto d = signatureDiagnostic(name, input.content, opts.signature, *anchors);
             if (d.severity == mudparser::Severity::Error)
                 result.profile.reset();
             result.report.diagnostics.insert(result.report.diagnostics.begin(), std::move(d));
+        }
+        if (refusal) {
+            result.profile.reset();
+            result.report.diagnostics.push_back(std::move(*refusal));
         }
         FileOutcome o { name, std::move(result.report), result.profile.has_value() };
         anyInvalid = anyInvalid || !o.valid;
@@ -90,9 +100,12 @@ void registerValidateCommand(CLI::App& app, CommandContext& ctx)
     CLI::App* cmd = app.add_subcommand("validate", "Check MUD files against RFC 8520 and the YANG models.");
     cmd->description("Check MUD files against RFC 8520, the YANG models (RFC 8519 ACLs, ietf-acldns, the RFC 9472\n"
                      "transparency extension) and the rules YANG cannot express (https MUD URL, cache-validity\n"
-                     "1..168 hours, every ACL a policy names exists, extensions declared). Each problem is reported\n"
-                     "with its file, line, column, JSON path and a stable code (see docs/diagnostics.md).\n\n"
-                     "Exit status: 0 every file is valid, 1 at least one is invalid, 2 usage or I/O error.");
+                     "1..168 hours, every ACL a policy names exists, extensions declared, no entry contradicts\n"
+                     "itself). Each problem is reported with its file, line, column, JSON path and a stable code (see\n"
+                     "docs/diagnostics.md). A valid file that this router cannot enforce (an entry `mudguard compile`\n"
+                     "refuses) is refused too, with the code \"unenforceable\" naming the entry.\n\n"
+                     "Exit status: 0 every file is valid and can be enforced, 1 at least one is invalid or cannot be\n"
+                     "enforced, 2 usage or I/O error.");
     cmd->add_flag("--lenient", opts->lenient,
         "Accept the legacy forms real files use (the draft \"access-lists\" container, \"ethernet-acl-type\",\n"
         "hex ethertypes, booleans as strings, YANG prefixes for module names, last-update without a time\n"

@@ -40,6 +40,42 @@ TEST(ValidateCommand, AnInvalidFileExitsOneWithLocatedDiagnostics)
     EXPECT_TRUE(contains(r.out, bad + ": invalid (1 error, 0 warnings)\n")) << r.out;
 }
 
+TEST(ValidateCommand, RefusesAValidFileThisRouterCannotEnforce)
+{
+    // Valid RFC 8519, but matching on the IPv4 identification field, which mudguard cannot
+    // enforce: `mudguard compile` refuses it, so validate does too, naming the entry.
+    std::string file = (mudguard::test::sourceDir() / "tests/data/enforcer/compile/unenforceable.json").string();
+    auto r = runCommand({ program(), "validate", file });
+    EXPECT_EQ(r.exitCode, 1) << r.out;
+    EXPECT_TRUE(contains(r.out, "warning: \"identification\" is a valid match that mudguard does not enforce"))
+        << r.out;
+    EXPECT_TRUE(contains(r.out,
+        file
+            + ": error: cannot enforce 'odd-from/by-id': unsupported match "
+              "/ietf-access-control-list:acls/acl[name='odd-from']/aces/ace[name='by-id']/matches/ipv4/identification "
+              "[unenforceable] (at /ietf-access-control-list:acls/acl[name='odd-from']/aces/ace[name='by-id'])\n"))
+        << r.out;
+    EXPECT_TRUE(contains(r.out, file + ": cannot be enforced on this router (1 error, 1 warning)\n")) << r.out;
+
+    auto json = runCommand({ program(), "validate", "--format", "json", file });
+    EXPECT_EQ(json.exitCode, 1);
+    rapidjson::Document doc;
+    doc.Parse(json.out.c_str());
+    ASSERT_FALSE(doc.HasParseError()) << json.out;
+    const auto& f = doc["files"][0];
+    EXPECT_FALSE(f["valid"].GetBool());
+    const auto& d = f["diagnostics"][f["diagnostics"].Size() - 1];
+    EXPECT_STREQ(d["code"].GetString(), "unenforceable");
+    EXPECT_STREQ(d["path"].GetString(), "/ietf-access-control-list:acls/acl[name='odd-from']/aces/ace[name='by-id']");
+    EXPECT_TRUE(d["line"].IsNull());
+
+    // A contradiction inside an entry is not a limit of this router: the file is invalid.
+    auto conflict = runCommand({ program(), "validate", data("invalid/ethertype-arp-with-tcp-match.json") });
+    EXPECT_EQ(conflict.exitCode, 1);
+    EXPECT_TRUE(contains(conflict.out, "[ethertype-conflict]")) << conflict.out;
+    EXPECT_TRUE(contains(conflict.out, ": invalid (1 error, 0 warnings)\n")) << conflict.out;
+}
+
 TEST(ValidateCommand, IoAndUsageErrorsExitTwo)
 {
     auto missing = runCommand({ program(), "validate", "/nonexistent/mud.json", data("invalid/mud-missing.json") });
@@ -149,7 +185,8 @@ TEST(Help, ExplainsTheCommandsAndOptions)
     EXPECT_TRUE(contains(top.out, "show")) << top.out;
     auto v = runCommand({ program(), "validate", "--help" });
     EXPECT_EQ(v.exitCode, 0);
-    for (const char* part : { "--lenient", "--format", "Exit status: 0 every file is valid", "standard input" })
+    for (const char* part :
+        { "--lenient", "--format", "Exit status: 0 every file is valid and can be enforced", "standard input" })
         EXPECT_TRUE(contains(v.out, part)) << part << " missing in\n" << v.out;
     auto s = runCommand({ program(), "show", "--help" });
     EXPECT_EQ(s.exitCode, 0);
