@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
@@ -455,6 +456,9 @@ void Daemon::Impl::restore()
             fmt::format("schema {} upgraded to {}", store->migratedFrom(), Store::kSchemaVersion));
     updateDeviceMetrics();
     publish();
+    // The cold start's buffers (the saved state, the first batch) are large and gone now: give
+    // their memory back to the system rather than keep it in the allocator's free lists.
+    ::malloc_trim(0);
 }
 
 // =================================================================================================
