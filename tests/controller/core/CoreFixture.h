@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,30 @@
 #include "MemoryStore.h"
 #include "core/Core.h"
 #include "core/Executor.h"
+
+// Readable failures.
+namespace mudguard::enforcer {
+inline void PrintTo(const Assignment& a, std::ostream* os)
+{
+    *os << (a.kind == Assignment::Kind::Pending      ? "pending"
+            : a.kind == Assignment::Kind::Quarantine ? "quarantine"
+                                                     : "policy " + a.policyId);
+}
+} // namespace mudguard::enforcer
+
+namespace mudguard::controller {
+inline void PrintTo(DeviceState s, std::ostream* os) { *os << toString(s); }
+inline void PrintTo(FailureStage s, std::ostream* os) { *os << toString(s); }
+} // namespace mudguard::controller
+
+namespace mudguard::controller::core {
+inline void PrintTo(Executor::Outcome o, std::ostream* os)
+{
+    *os << (o == Executor::Outcome::Applied         ? "applied"
+            : o == Executor::Outcome::KernelRefused ? "kernel refused"
+                                                    : "store refused");
+}
+} // namespace mudguard::controller::core
 
 namespace mudguard::controller::test {
 
@@ -34,6 +59,9 @@ MacAddress macOf(unsigned i);
 IpAddress ipOf(unsigned i);
 /// A small valid MUD file for `url`: TCP to `host`:`port` and back.
 std::string mudDocument(const std::string& url, unsigned port = 443, const std::string& host = "cloud.example.com");
+/// A small valid MUD file whose rules use the local networks (TCP 80) and the controller class
+/// "urn:example:bridge" (TCP 8883), so that those class sets are in the kernel.
+std::string classDocument(const std::string& url);
 /// The project's parser (built once).
 const mudparser::Parser& parser();
 /// A parsed file; throws when `document` is not valid.

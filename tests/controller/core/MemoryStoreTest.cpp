@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include "mudguard/controller/Store.h"
+
+#include "TestSupport.h"
+
 namespace mudguard::controller::test {
 namespace {
 
@@ -149,6 +153,103 @@ TEST_F(MemoryStoreTest, LoadAndReaderSeeWhatWasCommitted)
     ASSERT_EQ(page.entries.size(), 1u);
     EXPECT_EQ(page.entries[0].event, "POLICY_APPLIED");
     EXPECT_EQ(reader->devicesWithAddresses().at(0).second, std::vector<std::string> { "192.168.1.5" });
+}
+
+// The same batches, the same answers as the SQLite store (where the core relies on them).
+TEST_F(MemoryStoreTest, AnswersLikeTheSqliteStore)
+{
+    mudguard::test::TempDir dir("memory-store");
+    StoreOptions options;
+    options.clock = [this] { return now; };
+    Store sqlite(dir.path() / "state.db", options);
+
+    const std::string a = "02:00:00:00:00:01", b = "02:00:00:00:00:02";
+    MudCacheRow doc;
+    doc.url = "https://example.com/a.json";
+    doc.document = "{}";
+    doc.hash = "sha256:00";
+    std::vector<StoreBatch> batches(8);
+    batches[0]
+        .add(StoreBatch::PutDevice { row(a, DeviceState::Fetching) })
+        .add(StoreBatch::PutBinding { a, "https://example.com/a.json", DeviceSource::Dhcp })
+        .add(StoreBatch::TouchAddress { a, "192.168.1.1" })
+        .add(StoreBatch::TouchAddress { a, "2001:db8::1" })
+        .add(audit("DEVICE_JOINED"));
+    batches[1]
+        .add(StoreBatch::PutDevice { row(a, DeviceState::Enforced) })
+        .add(StoreBatch::PutMudDocument { doc })
+        .add(StoreBatch::RecordMudError { doc.url, "timeout" })
+        .add(StoreBatch::PutPendingUrlChange {
+            PendingUrlChangeRow { a, doc.url, "https://example.com/b.json", "", {} } });
+    // Rows of a device the store does not hold violate the foreign keys.
+    batches[2].add(StoreBatch::TouchAddress { b, "192.168.1.2" });
+    batches[3].add(
+        StoreBatch::PutPendingUrlChange { PendingUrlChangeRow { b, "", "https://example.com/b.json", "", {} } });
+    batches[4]
+        .add(StoreBatch::PutDevice { row(b, DeviceState::Failed, "refused") })
+        .add(StoreBatch::TouchAddress { b, "192.168.1.1" })
+        .add(StoreBatch::PutPendingSigner { PendingSignerRow { "example.com", "{\"s\":1}", doc.url, {}, "{}" } })
+        .add(StoreBatch::AcceptSigner { "example.com", "{\"s\":2}", "first-use" });
+    batches[5]
+        .add(StoreBatch::PutBinding { a, "https://example.com/a.json", DeviceSource::Dhcp })
+        .add(StoreBatch::RemoveAddress { a, "2001:db8:0::1" })
+        .add(StoreBatch::AcceptSigner { "example.com", "{\"s\":1}", "ops" })
+        .add(StoreBatch::RemoveSigner { "example.com", "{\"s\":2}" });
+    batches[6].add(StoreBatch::RemoveDevice { a }).add(StoreBatch::RemovePendingUrlChange { b });
+    batches[7].add(StoreBatch::PutDevice { row(b, DeviceState::Failed, "refused again") });
+
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+        SCOPED_TRACE(i);
+        now += std::chrono::seconds(1);
+        bool sqliteRefused = false, memoryRefused = false;
+        try {
+            sqlite.commit(batches[i]);
+        } catch (const StoreError&) {
+            sqliteRefused = true;
+        }
+        try {
+            store.commit(batches[i]);
+        } catch (const StoreError&) {
+            memoryRefused = true;
+        }
+        EXPECT_EQ(memoryRefused, sqliteRefused);
+
+        SavedState x = sqlite.load(), y = store.load();
+        EXPECT_EQ(x.devices, y.devices);
+        ASSERT_EQ(x.bindings.size(), y.bindings.size());
+        for (std::size_t j = 0; j < x.bindings.size(); ++j) {
+            EXPECT_EQ(x.bindings[j].mudUrl, y.bindings[j].mudUrl);
+            EXPECT_EQ(x.bindings[j].boundAt, y.bindings[j].boundAt);
+            EXPECT_EQ(x.bindings[j].updatedAt, y.bindings[j].updatedAt);
+        }
+        ASSERT_EQ(x.addresses.size(), y.addresses.size());
+        for (std::size_t j = 0; j < x.addresses.size(); ++j) {
+            EXPECT_EQ(x.addresses[j].mac, y.addresses[j].mac);
+            EXPECT_EQ(x.addresses[j].ip, y.addresses[j].ip);
+            EXPECT_EQ(x.addresses[j].family, y.addresses[j].family);
+            EXPECT_EQ(x.addresses[j].firstSeen, y.addresses[j].firstSeen);
+        }
+        ASSERT_EQ(x.documents.size(), y.documents.size());
+        for (std::size_t j = 0; j < x.documents.size(); ++j) {
+            EXPECT_EQ(x.documents[j].lastError, y.documents[j].lastError);
+            EXPECT_EQ(x.documents[j].document, y.documents[j].document);
+        }
+        ASSERT_EQ(x.signers.size(), y.signers.size());
+        for (std::size_t j = 0; j < x.signers.size(); ++j)
+            EXPECT_EQ(x.signers[j].signer, y.signers[j].signer);
+        EXPECT_EQ(x.pendingSigners.size(), y.pendingSigners.size());
+        ASSERT_EQ(x.pendingUrlChanges.size(), y.pendingUrlChanges.size());
+        for (const auto& mac : { a, b }) {
+            auto hx = sqlite.history(mac), hy = store.reader()->history(mac, kMaxHistoryPerDevice);
+            ASSERT_EQ(hx.size(), hy.size()) << mac;
+            for (std::size_t j = 0; j < hx.size(); ++j) {
+                EXPECT_EQ(hx[j].from, hy[j].from);
+                EXPECT_EQ(hx[j].to, hy[j].to);
+                EXPECT_EQ(hx[j].reason, hy[j].reason);
+            }
+        }
+        EXPECT_EQ(sqlite.lastAuditSeq(), store.contents().lastSeq);
+    }
 }
 
 } // namespace
