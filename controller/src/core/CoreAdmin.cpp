@@ -345,6 +345,10 @@ void Core::applyConfiguredDevices(Draft& d, const Settings& settings)
             const std::string key = p->key;
             r.localDocument = dev.file->document;
             r.mudUrl = p->url;
+            // Bound to the URL the file declares, as a registration through the API is: its
+            // manufacturer and model classes follow it.
+            d.plan().store.add(StoreBatch::PutBinding { macText, r.mudUrl, DeviceSource::Admin });
+            d.plan().kernel.setClasses(toEnforcer(dev.mac), urlAuthority(r.mudUrl), r.mudUrl);
             std::optional<Failure> f;
             if (p->installed || installPolicy(d, key, f)) {
                 assign(d, dev.mac, key);
