@@ -467,7 +467,8 @@ Plan Core::verdict(const FetchVerdict& v, Timestamp now)
     }
     if (changed)
         for (const auto& mac : holding)
-            if (std::find(changing.begin(), changing.end(), mac) == changing.end())
+            if (std::find(changing.begin(), changing.end(), mac) == changing.end()
+                && d.device(mac)->state == DeviceState::Enforced) // not in force for a device in quarantine
                 d.audit(Event::PolicyApplied, mac.toString(), url, "the refreshed MUD file is in force",
                     detailJson({ { "policy", d.policy(url)->id }, { "hash", hash } }));
     d.plan().policiesChanged = true;
