@@ -444,8 +444,12 @@ Plan Core::verdict(const FetchVerdict& v, Timestamp now)
             return std::move(d).finish();
         }
     }
-    for (const auto& mac : waiting)
+    for (const auto& mac : waiting) {
+        // A device an admin bound to this URL may still hold its previous policy until now.
+        const std::string oldKey = d.device(mac)->policyKey;
         assign(d, mac, url);
+        releasePolicyIfUnused(d, oldKey);
+    }
     for (const auto& mac : changing) {
         DeviceRecord& r = d.edit(mac);
         const std::string macText = mac.toString();
