@@ -244,8 +244,11 @@ void Core::fail(Draft&, DeviceRecord& r, const Failure& f)
 void Core::addAddress(Draft& d, const MacAddress& mac, const IpAddress& ip)
 {
     const std::string macText = mac.toString();
-    d.plan().store.add(StoreBatch::TouchAddress { macText, ip.toString() });
     const DeviceRecord* current = d.device(mac);
+    // An address row refers to its device's row: a device the store does not hold yet (held while
+    // it refused writes) has its addresses recorded with it by the heal.
+    if (current->recorded)
+        d.plan().store.add(StoreBatch::TouchAddress { macText, ip.toString() });
     if (std::binary_search(current->addresses.begin(), current->addresses.end(), ip))
         return;
     if (auto other = d.owner(ip); other && *other != mac && d.device(*other)) {
