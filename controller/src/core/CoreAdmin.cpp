@@ -59,6 +59,10 @@ Core::Action Core::registerDevice(const MacAddress& mac, const std::optional<std
     DeviceRecord& r = ensureDevice(d, mac, DeviceSource::Admin);
     r.adminBound = true;
     r.source = DeviceSource::Admin;
+    // The admin's binding replaces a URL change the device announced, in the store too (a restart
+    // would bring it back).
+    if (r.pendingUrl)
+        d.plan().store.add(StoreBatch::RemovePendingUrlChange { macText });
     r.pendingUrl.reset();
     r.pendingWaitsForSigner = false;
     r.leaveAt.reset();
@@ -318,6 +322,12 @@ void Core::applyConfiguredDevices(Draft& d, const Settings& settings)
         const std::string macText = dev.mac.toString();
         r.adminBound = true;
         r.source = DeviceSource::Admin;
+        // The configured binding replaces a URL change the device announced.
+        if (r.pendingUrl) {
+            r.pendingUrl.reset();
+            r.pendingWaitsForSigner = false;
+            d.plan().store.add(StoreBatch::RemovePendingUrlChange { macText });
+        }
         if (dev.mudUrl) {
             if (r.mudUrl == *dev.mudUrl && known && !r.localDocument)
                 continue;

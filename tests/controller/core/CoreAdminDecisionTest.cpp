@@ -86,6 +86,7 @@ TEST_F(CoreAdminDecisionTest, RegisteringADeviceDropsTheUrlChangeItAnnounced)
     // The store must not keep the change either: a restart would bring it back.
     EXPECT_TRUE(agree());
     ASSERT_TRUE(verdict(accepted(kB)));
+    clearRecords();
     restart();
     EXPECT_EQ(device(1)->mudUrl, kB);
     EXPECT_FALSE(device(1)->pendingUrl);
