@@ -489,6 +489,19 @@ TEST_F(CoreTest, ADeviceChangingItsUrlTooOftenIsHeldUntilTheWindowEnds)
     EXPECT_TRUE(agree());
 }
 
+TEST_F(CoreTest, AFileNoDeviceWaitsForAnyMoreIsNotLeftInTheKernel)
+{
+    start();
+    ASSERT_TRUE(join(1, kBulb));
+    // Before its file arrives, the device is removed by an admin.
+    ASSERT_TRUE(executor->applyOrNothing(core->removeDevice(macOf(1), admin, now).plan));
+    ASSERT_TRUE(verdict(accepted(kBulb)));
+    EXPECT_TRUE(agree());
+    // Nothing uses the policy: it is not installed (a restart would drop it anyway).
+    EXPECT_TRUE(enforcer->policyIds().empty());
+    EXPECT_TRUE(core->policyNames().empty());
+}
+
 TEST_F(CoreTest, ViolationsAndRestoredTablesAreAudited)
 {
     start();
