@@ -307,7 +307,9 @@ Plan Core::heal(Timestamp now)
         }
         for (const auto& ip : r.addresses)
             d.plan().store.add(StoreBatch::TouchAddress { macText, ip.toString() });
-        if (r.mudUrl.empty()) {
+        if (r.state == DeviceState::Quarantined) {
+            // An admin put it in quarantine meanwhile: it stays there until released.
+        } else if (r.mudUrl.empty()) {
             setState(r, DeviceState::Pending, {});
         } else if (const auto* p = d.policy(r.mudUrl); p && p->installed && !r.localDocument) {
             assign(d, mac, r.mudUrl);
