@@ -266,6 +266,7 @@ TEST_F(CoreTest, AFailedRefreshKeepsTheLastKnownGoodPolicy)
     EXPECT_EQ(stateOf(1), DeviceState::Enforced);
     EXPECT_EQ(kernelAssignment(1), Assignment::policy(policyIdOf(kBulb)));
     EXPECT_TRUE(audited("POLICY_KEPT", 1));
+    EXPECT_TRUE(logged("POLICY_KEPT", 1)); // docs/events.md: a warning line as well
     auto failed = store.auditOf("MUD_FETCH_FAILED");
     ASSERT_EQ(failed.size(), 1u);
     EXPECT_EQ(failed[0].reason, "refresh refused: the server did not answer");
@@ -284,6 +285,7 @@ TEST_F(CoreTest, AFailedRefreshKeepsTheLastKnownGoodPolicy)
     ASSERT_TRUE(verdict(refused(kBulb, FailureStage::Signature, "signature-expired", "expired")));
     EXPECT_EQ(stateOf(1), DeviceState::Enforced);
     EXPECT_EQ(store.auditOf("POLICY_KEPT", macOf(1).toString()).size(), 2u);
+    EXPECT_TRUE(logged("POLICY_KEPT", 1));
     EXPECT_TRUE(audited("SIGNATURE_FAILED"));
     EXPECT_TRUE(agree());
 }
