@@ -297,9 +297,12 @@ void Core::refused(Draft& d, const FetchVerdict& v, const Failure& why)
                  && r.state != DeviceState::Quarantined && r.stage != FailureStage::Limit;
          })) {
         const DeviceRecord& r = *d.device(mac);
-        if (r.policyKey == url)
+        if (r.policyKey == url) {
+            d.log(Category::Controller, Level::Warning, Event::PolicyKept,
+                "a newer MUD file could not be used; the last known good policy stays",
+                { macField(mac), urlField(url), textField("reason", why.message) });
             d.audit(Event::PolicyKept, mac.toString(), url, "the last known good policy stays: " + why.message);
-        else
+        } else
             fail(d, d.edit(mac), why);
     }
 }
@@ -338,8 +341,12 @@ Plan Core::verdict(const FetchVerdict& v, Timestamp now)
                 textField("reason", f.message) });
         d.audit(ev, {}, url, "refresh refused: " + f.message,
             detailJson({ { "code", f.code }, { "stage", toString(f.stage) } }));
-        for (const auto& mac : d.devicesWhere([&](const DeviceRecord& r) { return r.policyKey == url; }))
+        for (const auto& mac : d.devicesWhere([&](const DeviceRecord& r) { return r.policyKey == url; })) {
+            d.log(Category::Controller, Level::Warning, Event::PolicyKept,
+                "a newer MUD file could not be used; the last known good policy stays",
+                { macField(mac), urlField(url), textField("reason", f.message) });
             d.audit(Event::PolicyKept, mac.toString(), url, "the last known good policy stays: " + f.message);
+        }
         if (auto* p = d.policy(url); p && p->installed) {
             // Not hammered: the next attempt waits.
             d.editPolicy(url).refreshAfter = now + std::chrono::minutes(10);
