@@ -1,6 +1,7 @@
 #include "CoreFixture.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <stdexcept>
 
@@ -162,6 +163,8 @@ void CoreTest::start(const core::Restore& r)
     enforcer
         = std::make_unique<enforcer::Enforcer>(std::move(applier), settings.enforcer, [this] { return steadyNow; });
     executor = std::make_unique<Executor>(*core, *enforcer, store, effects, [this] { return now; });
+    if (refuseStart)
+        fake->failAt(0, ENOMEM);
     executor->start(core->restore(r, now));
 }
 

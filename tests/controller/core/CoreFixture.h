@@ -143,6 +143,7 @@ protected:
     std::unique_ptr<Executor> executor;
     std::vector<std::string> logLines;
     std::chrono::steady_clock::time_point steadyNow;
+    bool refuseStart = false; ///< the fake kernel refuses the enforcer's start batch
     api::Actor admin { "ops" };
 };
 

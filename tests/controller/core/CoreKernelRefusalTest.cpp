@@ -237,6 +237,34 @@ TEST_F(CoreKernelRefusalTest, ARefusedHealIsTriedAgain)
     EXPECT_TRUE(agree());
 }
 
+TEST_F(CoreKernelRefusalTest, ARefusedDnsUpdateKeepsTheEnforcement)
+{
+    enforcedBefore();
+    const auto address = *enforcer::IpAddress::parse("198.51.100.7");
+    refuseNextBatch();
+    auto result = apply(core->dnsUpdates({ { "cloud.example.com", { { address, std::chrono::seconds(300) } } } }, now));
+    EXPECT_EQ(result.outcome, Outcome::KernelRefused);
+    EXPECT_TRUE(audited("ENFORCE_FAILED"));
+    EXPECT_TRUE(enforcer->dnsAddresses("cloud.example.com").empty());
+    expectStillEnforced(1, kA);
+    EXPECT_TRUE(agree());
+    ASSERT_TRUE(apply(core->dnsUpdates({ { "cloud.example.com", { { address, std::chrono::seconds(300) } } } }, now)));
+    EXPECT_EQ(enforcer->dnsAddresses("cloud.example.com"), std::vector<enforcer::IpAddress> { address });
+    EXPECT_TRUE(agree());
+}
+
+TEST_F(CoreKernelRefusalTest, WithoutItsFirstBatchTheDaemonCannotStart)
+{
+    refuseStart = true;
+    EXPECT_ANY_THROW(start());
+    EXPECT_EQ(store.committed(), 0u);
+    EXPECT_TRUE(effects.plans.empty());
+    refuseStart = false;
+    start();
+    EXPECT_TRUE(audited("STATE_RESTORED"));
+    EXPECT_TRUE(agree());
+}
+
 TEST_F(CoreKernelRefusalTest, ARefusedUrlChangeIsTriedAgain)
 {
     enforcedBefore();

@@ -134,6 +134,40 @@ TEST_F(CoreStoreRefusalTest, ARefusedVerdictIsUndoneAndFetchedAgainAfterTheHeal)
     EXPECT_TRUE(agree());
 }
 
+TEST_F(CoreStoreRefusalTest, ARefusedSignedVerdictAcceptsNoSigner)
+{
+    start();
+    const auto signer = signerOf("CN=Lighting", "CN=Lighting CA", "aa01");
+    ASSERT_TRUE(join(1, kA));
+    store.failAt(1);
+    ASSERT_EQ(verdict(accepted(kA, std::nullopt, signer)).outcome, Outcome::StoreRefused);
+    // The signer accepted on first use was not recorded: memory does not remember it either.
+    EXPECT_TRUE(core->state().signers.empty());
+    EXPECT_TRUE(store.contents().signers.empty());
+    EXPECT_TRUE(agree());
+    ASSERT_TRUE(heal());
+    ASSERT_TRUE(verdict(accepted(kA, std::nullopt, signer)));
+    EXPECT_EQ(stateOf(1), DeviceState::Enforced);
+    EXPECT_EQ(store.contents().signers.size(), 1u);
+    EXPECT_TRUE(agree());
+}
+
+TEST_F(CoreStoreRefusalTest, ARefusedAuditOnlyPlanDegradesUntilTheHeal)
+{
+    enforcedBefore();
+    store.failAt(1);
+    auto result = apply(core->violations({ { macOf(1), "from-device", "203.0.113.9:23", 3 } }, now));
+    EXPECT_EQ(result.outcome, Outcome::StoreRefused);
+    EXPECT_FALSE(audited("VIOLATION_SUMMARY"));
+    expectStillEnforced(1, kA);
+    expectDegraded();
+    EXPECT_TRUE(agree());
+    ASSERT_TRUE(heal());
+    EXPECT_TRUE(audited("STORE_RECOVERED"));
+    EXPECT_FALSE(core->needsHeal());
+    EXPECT_TRUE(agree());
+}
+
 TEST_F(CoreStoreRefusalTest, ARefusedAdminActionChangesNothingAndHoldsNothing)
 {
     enforcedBefore();
