@@ -314,8 +314,20 @@ std::string CoreTest::policyIdOf(const std::string& key) const
     return it == core->state().policies.end() ? std::string() : it->second.id;
 }
 
+namespace {
+
+// A typo in a test would look for an event that can never be written.
+void requireEventId(const std::string& event)
+{
+    if (!log::parseEvent(event))
+        ADD_FAILURE() << "\"" << event << "\" is not an event ID of the catalogue (docs/events.md)";
+}
+
+} // namespace
+
 bool CoreTest::logged(const std::string& event, std::optional<unsigned> device) const
 {
+    requireEventId(event);
     const std::string mac = device ? macOf(*device).toString() : std::string();
     for (const auto& p : effects.plans)
         for (const auto& r : p.logs) {
@@ -332,12 +344,14 @@ bool CoreTest::logged(const std::string& event, std::optional<unsigned> device) 
 
 bool CoreTest::logLine(const std::string& event) const
 {
+    requireEventId(event);
     return std::any_of(logLines.begin(), logLines.end(),
         [&](const std::string& l) { return l.find(" " + event + " ") != std::string::npos; });
 }
 
 bool CoreTest::audited(const std::string& event, std::optional<unsigned> device) const
 {
+    requireEventId(event);
     return store.audited(event, device ? macOf(*device).toString() : std::string());
 }
 

@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "mudguard/controller/Log.h"
-
 #include "CoreFixture.h"
 
 namespace mudguard::controller::test {
@@ -15,23 +13,6 @@ using enforcer::Assignment;
 
 const std::string kBulb = "https://lighting.example.com/bulb.json";
 const std::string kPlug = "https://things.example.com/plug.json";
-
-// The IDs the core's tests look for are the catalogue's (docs/events.md, log::Event): a typo
-// here would make a test look for an event that can never be written.
-TEST(CoreEvents, TheEventIdsTheTestsLookForAreInTheCatalogue)
-{
-    for (const char* id : { "DEVICE_JOINED", "BINDING_CREATED", "POLICY_APPLIED", "URL_CHANGE_PENDING",
-             "URL_CHANGE_ACCEPTED", "URL_CHANGE_REFUSED", "URL_MISSING", "DEVICE_LEFT", "BINDING_REMOVED",
-             "DEVICE_REMOVED", "MUD_FETCHED", "MUD_NOT_MODIFIED", "MUD_FETCH_FAILED", "MUD_INVALID", "MUD_UNSUPPORTED",
-             "SIGNATURE_VERIFIED", "SIGNATURE_FAILED", "SIGNER_CHANGE_PENDING", "SIGNER_ACCEPTED", "SIGNER_REFUSED",
-             "POLICY_KEPT", "POLICY_REMOVED", "ENFORCE_FAILED", "DEVICE_QUARANTINED", "DEVICE_RELEASED",
-             "VIOLATION_SUMMARY", "TABLE_RECREATED", "STATE_RESTORED", "STORE_FAILED", "STORE_RECOVERED",
-             "ADMIN_ACTION", "DEVICE_STATE_CHANGED" }) {
-        auto e = log::parseEvent(id);
-        ASSERT_TRUE(e) << id;
-        EXPECT_STREQ(log::toString(*e), id);
-    }
-}
 
 TEST_F(CoreTest, AgreeNoticesWhenTheStoreOrTheKernelDiffers)
 {
