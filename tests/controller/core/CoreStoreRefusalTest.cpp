@@ -256,6 +256,19 @@ TEST_F(CoreStoreRefusalTest, AHeldDeviceRenewingItsLeaseBeforeTheHealIsNotARefus
     EXPECT_TRUE(agree());
 }
 
+TEST_F(CoreStoreRefusalTest, AnAdminRegisteringAHeldDeviceRecordsItWhole)
+{
+    enforcedBefore();
+    store.failAt(1);
+    ASSERT_EQ(join(2, kA).outcome, Outcome::StoreRefused);
+    // The store accepts writes again; an admin registers the held device before the next heal.
+    ASSERT_TRUE(executor->applyOrNothing(core->registerDevice(macOf(2), kA, std::nullopt, admin, now).plan));
+    EXPECT_EQ(stateOf(2), DeviceState::Enforced);
+    EXPECT_TRUE(store.device(macOf(2).toString()));
+    // Its address is recorded with it.
+    EXPECT_TRUE(agree());
+}
+
 TEST_F(CoreStoreRefusalTest, AColdStartWhoseWriteIsRefusedIsRecordedByTheHeal)
 {
     settings.devices = { { macOf(7), kA, std::nullopt } };
