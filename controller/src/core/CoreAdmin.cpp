@@ -66,6 +66,15 @@ Core::Action Core::registerDevice(const MacAddress& mac, const std::optional<std
     r.pendingUrl.reset();
     r.pendingWaitsForSigner = false;
     r.leaveAt.reset();
+    if (!r.recorded) {
+        // Held unrecorded while the store refused writes: it is recorded whole now, as the heal
+        // would (its addresses, and the spool entries that announced it).
+        for (const auto& ip : r.addresses)
+            d.plan().store.add(StoreBatch::TouchAddress { macText, ip.toString() });
+        for (auto& id : r.unrecordedSpool)
+            d.plan().spoolDone.push_back(std::move(id));
+        r.unrecordedSpool.clear();
+    }
     r.recorded = true;
     const std::string oldKey = r.policyKey;
     Action out;
