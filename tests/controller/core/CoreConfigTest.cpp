@@ -112,6 +112,22 @@ TEST_F(CoreConfigTest, AReloadRegistersAConfiguredDeviceWithALocalFile)
     EXPECT_TRUE(agree());
 }
 
+TEST_F(CoreConfigTest, ADeviceTakenOutOfTheConfigurationIsNoLongerBoundByIt)
+{
+    start();
+    core::Settings next = settings;
+    next.devices = { { macOf(2), kA, std::nullopt } };
+    ASSERT_TRUE(reload(next));
+    ASSERT_TRUE(verdict(accepted(kA)));
+    ASSERT_EQ(stateOf(2), DeviceState::Enforced);
+    // The entry is removed. mudguard(8): a reload applies the differences of `device`.
+    ASSERT_TRUE(reload(settings));
+    ASSERT_TRUE(join(2, kB));
+    EXPECT_TRUE(device(2)->mudUrl == kB || device(2)->pendingUrl == kB)
+        << "the device's own announcement is still ignored: " << device(2)->mudUrl;
+    EXPECT_TRUE(agree());
+}
+
 TEST_F(CoreConfigTest, AConfiguredFileThatIsNotValidFailsTheDevice)
 {
     start();
