@@ -168,6 +168,12 @@ void Core::bind(Draft& d, const Announcement& a)
     }
     if (r.pendingUrl == url)
         return;
+    if (r.state == DeviceState::Quarantined) {
+        // An admin set it aside: what it announces waits until it is released.
+        d.log(Category::Discovery, Level::Debug, Event::None,
+            "an announced MUD URL was ignored: the device is in quarantine", { macField(mac), urlField(url) });
+        return;
+    }
     // A new URL. A device that changes it faster than the limit is held.
     if (++r.urlChanges > d.settings.maxUrlChanges || heldForChanges) {
         Failure f { FailureStage::Limit, "url-changes",

@@ -167,6 +167,8 @@ private:
     // Policies (CorePolicies.cpp).
     void assign(Draft& d, const MacAddress& mac, const std::string& key);
     void releasePolicyIfUnused(Draft& d, const std::string& key);
+    /// The device leaves its policy (released when no other device uses it) and is held.
+    void dropPolicy(Draft& d, const MacAddress& mac);
     bool installPolicy(Draft& d, const std::string& key, std::optional<Failure>& failure);
     /// The policy of an admin's local file: the one already known for the same document, or a new
     /// record in the draft (not installed).

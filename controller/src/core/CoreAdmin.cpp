@@ -169,6 +169,12 @@ Core::Action Core::quarantine(const MacAddress& mac, const std::string& reason, 
     DeviceRecord& r = d.edit(mac);
     const std::string why = reason.empty() ? "quarantined by an admin" : reason;
     d.plan().kernel.setDevice(toEnforcer(mac), enforcer::Assignment::quarantine());
+    if (r.pendingUrl) {
+        // A URL change it announced is dropped with the quarantine: the admin decides now.
+        r.pendingUrl.reset();
+        r.pendingWaitsForSigner = false;
+        d.plan().store.add(StoreBatch::RemovePendingUrlChange { mac.toString() });
+    }
     setState(r, DeviceState::Quarantined, why);
     d.log(Category::Controller, Level::Warning, Event::DeviceQuarantined, "device put in quarantine",
         { macField(mac), urlField(r.mudUrl), textField("reason", why), textField("token", who.tokenName) });
@@ -388,6 +394,21 @@ Plan Core::reload(Settings next, Timestamp now)
     d.plan().kernel = classTransaction(*settings, m_state.classNameAddresses);
     if (settings->enforcer != m_settings->enforcer)
         d.plan().kernel.setConfig(settings->enforcer);
+    // Devices the configuration no longer registers: what they announce counts again. They keep
+    // their binding and policy until they announce something else or leave.
+    for (const auto& old : m_settings->devices) {
+        bool still = std::any_of(settings->devices.begin(), settings->devices.end(),
+            [&](const ConfiguredDevice& c) { return c.mac == old.mac; });
+        const DeviceRecord* r = d.device(old.mac);
+        if (still || !r || !r->adminBound)
+            continue;
+        DeviceRecord& e = d.edit(old.mac);
+        e.adminBound = false;
+        e.source = DeviceSource::Dhcp;
+        d.log(Category::Controller, Level::Info, Event::None,
+            "the configuration no longer registers the device; its own announcements count again",
+            { macField(old.mac), urlField(e.mudUrl) });
+    }
     applyConfiguredDevices(d, *settings);
     d.plan().namesChanged = true;
     return std::move(d).finish();

@@ -135,6 +135,18 @@ void Core::assign(Draft& d, const MacAddress& mac, const std::string& key)
         detailJson({ { "policy", p->id }, { "hash", p->hash } }));
 }
 
+void Core::dropPolicy(Draft& d, const MacAddress& mac)
+{
+    DeviceRecord& r = d.edit(mac);
+    if (r.policyKey.empty())
+        return;
+    const std::string old = r.policyKey;
+    d.setUse(old, d.use(old) - 1);
+    r.policyKey.clear();
+    d.plan().kernel.setDevice(toEnforcer(mac), enforcer::Assignment::pending());
+    releasePolicyIfUnused(d, old);
+}
+
 void Core::releasePolicyIfUnused(Draft& d, const std::string& key)
 {
     const PolicyRecord* p = d.policy(key);
@@ -302,14 +314,19 @@ void Core::refused(Draft& d, const FetchVerdict& v, const Failure& why)
                 "a newer MUD file could not be used; the last known good policy stays",
                 { macField(mac), urlField(url), textField("reason", why.message) });
             d.audit(Event::PolicyKept, mac.toString(), url, "the last known good policy stays: " + why.message);
-        } else
+        } else {
+            // Bound to this URL (by an admin, say) while another policy was in force: that policy
+            // no longer describes the device; it is held until this file can be used.
+            dropPolicy(d, mac);
             fail(d, d.edit(mac), why);
+        }
     }
 }
 
 Plan Core::verdict(const FetchVerdict& v, Timestamp now)
 {
     Draft d(m_state, *m_settings, now, "policy " + v.url);
+    d.plan().verdictFor = v.url;
     const std::string& url = v.url;
     if (d.retryUrls().count(url))
         d.editRetryUrls().erase(url);
@@ -366,26 +383,6 @@ Plan Core::verdict(const FetchVerdict& v, Timestamp now)
     const std::string hash = "sha256:" + sha256Hex(*v.document);
     const PolicyRecord* existing = d.policy(url);
     const bool changed = !existing || existing->hash != hash || !existing->installed;
-    if (!existing) {
-        PolicyRecord np;
-        np.key = np.url = url;
-        np.id = policyIdFor(url);
-        d.createPolicy(std::move(np));
-    }
-    {
-        PolicyRecord& p = d.editPolicy(url);
-        p.document = v.document;
-        p.hash = hash;
-        p.signer = v.signer;
-        p.signerChain = v.chain;
-        if (v.fetchedAt)
-            p.fetchedAt = v.fetchedAt;
-        p.cacheValidityHours = v.profile->cacheValidity;
-        p.unsupported = v.unsupported;
-        p.profile = v.profile;
-        if (v.outcome == FetchVerdict::Outcome::Accepted)
-            p.refreshAfter.reset();
-    }
     if (fresh || confirmed) {
         MudCacheRow row;
         row.url = url;
@@ -428,7 +425,9 @@ Plan Core::verdict(const FetchVerdict& v, Timestamp now)
             Event::MudUnsupported, {}, url, "the maker marks this file is-supported: false; it is no longer refreshed");
 
     // Which devices this verdict concerns.
-    auto changing = d.devicesWhere([&](const DeviceRecord& r) { return r.pendingUrl == url && r.recorded; });
+    auto changing = d.devicesWhere([&](const DeviceRecord& r) {
+        return r.pendingUrl == url && r.recorded && r.state != DeviceState::Quarantined;
+    });
     auto waiting = d.devicesWhere([&](const DeviceRecord& r) {
         return r.pendingUrl != url && r.mudUrl == url && !r.localDocument && r.policyKey != url && r.recorded
             && r.state != DeviceState::Quarantined
@@ -436,11 +435,40 @@ Plan Core::verdict(const FetchVerdict& v, Timestamp now)
     });
     auto holding = d.devicesWhere([&](const DeviceRecord& r) { return r.policyKey == url; });
 
+    if (changing.empty() && waiting.empty() && holding.empty() && !(existing && existing->installed)) {
+        // No device needs it (any more): the file is recorded as the URL's last known good copy,
+        // nothing goes into the kernel.
+        if (existing)
+            d.erasePolicy(url);
+        return std::move(d).finish();
+    }
+    if (!existing) {
+        PolicyRecord np;
+        np.key = np.url = url;
+        np.id = policyIdFor(url);
+        d.createPolicy(std::move(np));
+    }
+    {
+        PolicyRecord& p = d.editPolicy(url);
+        p.document = v.document;
+        p.hash = hash;
+        p.signer = v.signer;
+        p.signerChain = v.chain;
+        if (v.fetchedAt)
+            p.fetchedAt = v.fetchedAt;
+        p.cacheValidityHours = v.profile->cacheValidity;
+        p.unsupported = v.unsupported;
+        p.profile = v.profile;
+        if (v.outcome == FetchVerdict::Outcome::Accepted)
+            p.refreshAfter.reset();
+    }
     if (changed) {
         std::optional<Failure> f;
         if (!installPolicy(d, url, f)) {
-            for (const auto& mac : waiting)
+            for (const auto& mac : waiting) {
+                dropPolicy(d, mac);
                 fail(d, d.edit(mac), *f);
+            }
             for (const auto& mac : changing) {
                 DeviceRecord& r = d.edit(mac);
                 d.audit(

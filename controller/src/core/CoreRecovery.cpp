@@ -229,6 +229,9 @@ Plan Core::kernelRefused(const Plan& refused, const std::string& why, Timestamp 
     }
     d.audit(Event::EnforceFailed, refused.changes.devices.size() == 1 ? single : std::string(), {},
         fmt::format("{}: {}", refused.what, why));
+    // A file whose verdict the kernel refused is obtained again (a URL change waits for it).
+    if (refused.verdictFor)
+        d.editRetryUrls().insert(*refused.verdictFor);
     d.plan().refusals.push_back(FailureStage::Kernel);
     d.plan().spoolDone = refused.spoolDone;
     return std::move(d).finish();
@@ -272,8 +275,8 @@ Plan Core::storeRefused(const Plan& refused, const std::string& why, Timestamp n
         d.create(std::move(h));
     }
     // Files whose verdict was not recorded are fetched again once the store accepts writes.
-    if (refused.what.rfind("policy ", 0) == 0)
-        d.editRetryUrls().insert(refused.what.substr(7));
+    if (refused.verdictFor)
+        d.editRetryUrls().insert(*refused.verdictFor);
     for (const auto& f : refused.fetches)
         d.editRetryUrls().insert(f.url);
     d.plan().healthChanged = true;

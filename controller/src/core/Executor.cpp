@@ -133,7 +133,13 @@ void Executor::start(Plan plan)
             m_store.commit(plan.store);
     } catch (const std::exception& e) {
         refused = e.what();
-        // The spooled announcements stay spooled: they are replayed at the next start.
+        // What the start decided for devices is not recorded: the heal records it once the store
+        // accepts writes (their spool entries go then).
+        for (auto& [mac, rec] : plan.changes.devices)
+            if (rec) {
+                rec->recorded = false;
+                rec->unrecordedSpool = plan.spoolDone;
+            }
         plan.spoolDone.clear();
     }
     // The kernel now enforces the restored state: memory follows it whatever the store said.

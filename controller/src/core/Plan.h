@@ -55,6 +55,7 @@ struct Changes {
 
 struct Plan {
     std::string what; ///< what it is for, in a few words ("lease events", "policy https://…")
+    std::optional<std::string> verdictFor; ///< the URL whose fetch verdict this plan applies
     enforcer::Transaction kernel;
     /// The kernel part is the enforcer's start (a cold start restores enforcement with it).
     bool start = false;
